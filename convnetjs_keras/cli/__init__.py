@@ -1,0 +1,99 @@
+"""The ``convnetjs-keras`` command line.
+
+Each subcommand lives in its own module with ``add_parser(subparsers)`` and
+``run(args) -> int``. Errors in user input print one line and exit with
+``EXIT_INPUT_ERROR``; ``-v`` adds the traceback. Keras and TensorFlow are
+imported only by the commands that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+import traceback
+
+from convnetjs_keras.errors import ConvNetJSKerasError
+from convnetjs_keras.version import __version__
+
+EXIT_OK = 0
+EXIT_INTERNAL_ERROR = 1
+EXIT_USAGE_ERROR = 2  # argparse's own code for bad arguments
+EXIT_INPUT_ERROR = 3
+EXIT_INTERRUPTED = 130
+
+# Subcommand modules, in the order --help lists them.
+COMMANDS = ["convert", "export", "inspect", "train", "predict", "visualize", "demo"]
+
+
+def _quiet_tensorflow():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+class _VersionAction(argparse.Action):
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        _quiet_tensorflow()
+        lines = [f"convnetjs-keras {__version__}"]
+        try:
+            import keras
+
+            lines.append(f"keras {keras.__version__}, backend {keras.backend.backend()}")
+        except Exception as error:  # a broken Keras install must not hide our version
+            lines.append(f"keras not importable: {error}")
+        print("\n".join(lines))
+        parser.exit()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="convnetjs-keras",
+        description="Translate ConvNetJS networks to Keras 3 and back, train them, and export them again.",
+    )
+    parser.add_argument("--version", action=_VersionAction, help="show versions of this tool, Keras and its backend")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks and debug messages")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"convnetjs_keras.cli.{name}")
+        except ModuleNotFoundError as error:
+            if error.name == f"convnetjs_keras.cli.{name}":
+                continue
+            raise
+        sub = module.add_parser(subparsers)
+        sub.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                         help="show tracebacks and debug messages")
+        sub.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    verbose = getattr(args, "verbose", False)
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s")
+    if not verbose:
+        _quiet_tensorflow()
+    if getattr(args, "_run", None) is None:
+        parser.print_help()
+        return EXIT_USAGE_ERROR
+    try:
+        return args._run(args) or EXIT_OK
+    except ConvNetJSKerasError as error:
+        if verbose:
+            traceback.print_exc()
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:  # anything else is a bug in this tool
+        if verbose:
+            traceback.print_exc()
+        print(f"internal error: {type(error).__name__}: {error} (run with -v for the traceback and please "
+              "report it)", file=sys.stderr)
+        return EXIT_INTERNAL_ERROR

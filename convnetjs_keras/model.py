@@ -1,0 +1,118 @@
+"""Building Keras models from ConvNetJS networks, and the public entry points.
+
+``from_snapshot`` and ``from_layer_defs`` go ConvNetJS -> Keras;
+``to_snapshot`` goes Keras -> ConvNetJS (see ``convnetjs_keras.export``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from convnetjs_keras import converters
+from convnetjs_keras.converters.base import KerasBuilder
+from convnetjs_keras.snapshot import NetSpec, load_net_spec
+
+logger = logging.getLogger(__name__)
+
+DTYPES = ("float32", "float64")
+
+
+def _check_dtype(dtype):
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be 'float32' or 'float64'. Received: dtype={dtype!r}")
+
+
+def build_model(net: NetSpec, dtype: str = "float32", name: str | None = None):
+    """Return a ``keras.Sequential`` that computes what ``net`` computes.
+
+    Inputs are NHWC arrays of shape (batch, sy, sx, depth); a network whose
+    input is 1 x 1 x D takes (batch, D) instead.
+    """
+    import keras
+
+    _check_dtype(dtype)
+    shape = net.input_shape
+    builder = KerasBuilder(shape, dtype)
+    for spec in net.layers[1:]:
+        converters.get_converter(spec.layer_type).to_keras(spec, builder)
+    input_shape = (shape.depth,) if shape.is_vector else (shape.sy, shape.sx, shape.depth)
+    model = keras.Sequential([keras.Input(input_shape, dtype=dtype), *builder.layers], name=name)
+    for layer, weights in builder.weights:
+        layer.set_weights([np.asarray(w, dtype=dtype) for w in weights])
+    return model
+
+
+def from_snapshot(snapshot, *, key: str | None = None, dtype: str = "float32"):
+    """Convert a ConvNetJS snapshot to a ``keras.Sequential``.
+
+    Args:
+        snapshot: the ``net.toJSON()`` dict, a path to a JSON file, or JSON text.
+            Snapshots wrapped in another object or list are found
+            automatically; ``key`` chooses one (e.g. ``"brain"``,
+            ``"0.network"``).
+        dtype: ``"float32"`` (default) or ``"float64"``; ConvNetJS computes in
+            float64.
+
+    Raises:
+        SnapshotFormatError: listing every problem found in the snapshot.
+    """
+    _check_dtype(dtype)
+    net = load_net_spec(snapshot, key=key)
+    return build_model(net, dtype)
+
+
+def load_snapshot(path, *, key: str | None = None, dtype: str = "float32"):
+    """Load a ConvNetJS snapshot file as a ``keras.Sequential``."""
+    return from_snapshot(path if not isinstance(path, str) else __import__("pathlib").Path(path), key=key,
+                         dtype=dtype)
+
+
+def from_layer_defs(layer_defs, *, seed=None, dtype: str = "float32"):
+    """Build an untrained ``keras.Sequential`` as ``net.makeLayers(layer_defs)`` does.
+
+    The same desugaring (activations, dropout and the fc layer in front of
+    softmax/svm/regression), the same output sizes, and ConvNetJS's
+    initialisation: weights normal with std sqrt(1 / fan_in), biases equal to
+    ``bias_pref`` (0.1 before relu, else 0).
+
+    Raises:
+        LayerDefinitionError: listing every problem found in ``layer_defs``.
+    """
+    from convnetjs_keras.layer_defs import net_spec_from_layer_defs
+
+    _check_dtype(dtype)
+    return build_model(net_spec_from_layer_defs(layer_defs, seed=seed), dtype)
+
+
+def to_snapshot(model, *, output: str | None = None, digits: int | None = None,
+                typed_array_objects: bool = False) -> dict:
+    """Return the ``Net.toJSON()`` dict of a Keras model.
+
+    Accepts models built by this library and hand-written Keras models made
+    of layers ConvNetJS can express (see ``convnetjs_keras.export``).
+
+    Args:
+        output: ``"softmax"``, ``"svm"`` or ``"regression"`` for the loss
+            layer when the model does not end in one; default: softmax if
+            the model ends in a softmax, else regression.
+        digits: write this many significant digits (smaller files).
+        typed_array_objects: write ``w`` as ``{"0": ...}`` objects, the form
+            ``JSON.stringify`` gives a ``Float64Array``.
+    """
+    from convnetjs_keras.export import model_to_net_spec
+    from convnetjs_keras.snapshot import net_spec_to_json
+    from convnetjs_keras.version import __version__
+
+    net = model_to_net_spec(model, output=output)
+    return net_spec_to_json(net, digits=digits, typed_array_objects=typed_array_objects,
+                            extra={"convnetjs_keras_version": __version__})
+
+
+def save_snapshot(model, path, *, overwrite: bool = True, **kwargs) -> None:
+    """Write ``to_snapshot(model, **kwargs)`` to ``path`` atomically."""
+    from convnetjs_keras.files import atomic_write_bytes
+    from convnetjs_keras.snapshot import dumps_snapshot
+
+    atomic_write_bytes(path, dumps_snapshot(to_snapshot(model, **kwargs)), overwrite=overwrite)
