@@ -28,16 +28,25 @@ call, the array in the variable ``layer_defs``. The trainer options are the
 second argument of the trainer constructor. ``//`` and ``/* */`` comments are
 skipped. A number is an ``int`` when written without a fraction or exponent
 (``784``, ``28*28``, ``(5-1)/2``) and a ``float`` otherwise (``0.0``, ``1e-4``, ``7/2``).
+
+Where JavaScript would run the text without error but with a different result
+than the text suggests, the parser raises instead. It rejects a key repeated in one
+object, where JavaScript keeps the last value. It also rejects a push to an
+array after makeLayers has read it or after the array was used as a value,
+because this parser copies a variable's value at each use where JavaScript
+shares the array.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import math
 import os
 import re
-from typing import Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import NamedTuple
 
 from convnetjs_keras.errors import NetworkTextError, Problem
 
@@ -45,12 +54,13 @@ MAX_TEXT_BYTES = 1_048_576
 """Maximum size of network text, in UTF-8 bytes (1 MiB)."""
 
 MAX_NESTING = 50
-"""Maximum nesting of brackets, parentheses and unary operators in one expression."""
+"""Maximum number of brackets, parentheses and unary operators open at one point of
+an expression, counting the arrays and objects inside variables used there."""
 
 MAX_SAFE_INTEGER = 2**53 - 1
 """Largest integer that a JavaScript number (an IEEE 754 double) stores exactly."""
 
-MAX_DERIVED_ITEMS = 1_000_000
+MAX_DERIVED_ITEMS = 200_000
 """Maximum number of array and object items copied from variables plus string
 characters joined with ``+``, summed over the whole text. Each variable reference
 copies its value, so without this limit a few lines that double a value could
@@ -59,8 +69,7 @@ build an exponentially large result."""
 _UTF8_BOM_LENGTH = 3
 
 _EXPECTED_STATEMENT = (
-    "a statement: an assignment such as 'var size = 5;', 'layer_defs.push({...});' "
-    "or 'net.makeLayers(layer_defs);'"
+    "a statement: an assignment such as 'var size = 5;', 'layer_defs.push({...});' or 'net.makeLayers(layer_defs);'"
 )
 _EXPECTED_VALUE = "a value: a number, a string, an object, an array or a variable assigned earlier"
 _NOT_RUN_HINT = (
@@ -150,7 +159,7 @@ def looks_like_network_text(text: str) -> bool:
     ``makeLayers(`` or constructs a ConvNetJS Net or trainer.
     """
     stripped = text.lstrip("\ufeff").lstrip()
-    if not stripped or stripped[0] in "{[\"":
+    if not stripped or stripped[0] in '{["':
         return False
     return _NETWORK_TEXT_MARKERS.search(text) is not None
 
@@ -215,7 +224,7 @@ _CURLY_QUOTES = "\u2018\u2019\u201c\u201d"
 
 
 class _Lexer:
-    """Tokenizer for the JavaScript subset; tracks 1-based lines and columns."""
+    """Tokenizer for the JavaScript subset, with 1-based line and column numbers."""
 
     def __init__(self, text: str, source: str):
         self._text = text
@@ -329,7 +338,9 @@ class _Lexer:
 
         # Checking the length first keeps int() away from huge digit strings.
         if len(written) > len(str(MAX_SAFE_INTEGER)) or int(written) > MAX_SAFE_INTEGER:
-            raise self._error(line, column, f"number {_shorten(written)} is too large; expected at most {MAX_SAFE_INTEGER}")
+            raise self._error(
+                line, column, f"number {_shorten(written)} is too large; expected at most {MAX_SAFE_INTEGER}"
+            )
         return written, int(written)
 
     def _read_punctuator(self, line: int, column: int) -> str:
@@ -408,7 +419,9 @@ class _Lexer:
                 end = text.find("}", self._pos)
                 digits = text[self._pos + 1 : end] if end >= 0 else ""
                 if not digits or len(digits) > 6 or not set(digits) <= _HEX_DIGITS or int(digits, 16) > 0x10FFFF:
-                    raise self._error(line, column, "invalid '\\u{...}' escape; expected 1 to 6 hex digits up to 10FFFF")
+                    raise self._error(
+                        line, column, "invalid '\\u{...}' escape; expected 1 to 6 hex digits up to 10FFFF"
+                    )
                 self._pos = end + 1
                 return chr(int(digits, 16))
             return chr(self._read_hex(4, line, column))
@@ -417,7 +430,9 @@ class _Lexer:
     def _read_hex(self, count: int, line: int, column: int) -> int:
         digits = self._text[self._pos : self._pos + count]
         if len(digits) < count or not set(digits) <= _HEX_DIGITS:
-            raise self._error(line, column, f"invalid escape; expected {count} hex digits after '\\{self._text[self._pos - 1]}'")
+            raise self._error(
+                line, column, f"invalid escape; expected {count} hex digits after '\\{self._text[self._pos - 1]}'"
+            )
         self._pos += count
         return int(digits, 16)
 
@@ -466,6 +481,7 @@ class _ArrayValue(list):
     def __init__(self) -> None:
         super().__init__()
         self.positions: list[tuple[int, int]] = []
+        self.copied_at: _Token | None = None  # the first use of the array as a value
 
     def add(self, value: object, line: int, column: int) -> None:
         self.append(value)
@@ -536,6 +552,7 @@ class _Parser:
 
         self._variables: dict[str, object] = {}
         self._declared_as: dict[str, str] = {}  # variable name -> "var", "let" or "const"
+        self._declared_at: dict[str, _Token] = {}
         self._assigned_at: dict[str, _Token] = {}
 
         self._made_layers: _ArrayValue | None = None
@@ -602,8 +619,8 @@ class _Parser:
             raise self._unexpected(
                 token,
                 _EXPECTED_STATEMENT,
-                hint="Loops, conditions, functions and other code are not supported; "
-                "write each layer_defs.push(...) out.",
+                hint="Loops, conditions, functions and other code are not supported. "
+                "Write each layer_defs.push(...) out.",
             )
         else:
             self._parse_name_statement()
@@ -638,14 +655,14 @@ class _Parser:
         name = name_token.text
         previous = self._declared_as.get(name)
         if previous is not None and (kind != "var" or previous != "var"):
-            earlier = self._assigned_at.get(name)
-            where = f" at line {earlier.line}" if earlier else ""
+            earlier = self._declared_at[name]
             raise self._error(
                 name_token,
-                f"'{name}' is already declared{where}; expected a new name after '{kind}'",
+                f"'{name}' is already declared at line {earlier.line}; expected a new name after '{kind}'",
                 hint=f"Drop the '{kind}' to assign a new value.",
             )
         self._declared_as[name] = kind
+        self._declared_at.setdefault(name, name_token)
         self._assigned_at.setdefault(name, name_token)
 
     def _assign(self, name_token: _Token, value: object, kind: str | None) -> None:
@@ -653,7 +670,9 @@ class _Parser:
         if kind is not None:
             self._declare(name_token, kind)
         elif self._declared_as.get(name) == "const":
-            raise self._error(name_token, f"assignment to the constant '{name}'; expected a variable declared with 'var' or 'let'")
+            raise self._error(
+                name_token, f"assignment to the constant '{name}'; expected a variable declared with 'var' or 'let'"
+            )
         self._variables[name] = value
         self._assigned_at[name] = name_token
 
@@ -702,6 +721,14 @@ class _Parser:
                 receiver_token,
                 f"'{receiver_token.text}.push(...)' after makeLayers has no effect on the network; "
                 "expected the push before the makeLayers call",
+            )
+        if target.copied_at is not None:
+            raise self._error(
+                receiver_token,
+                f"'{receiver_token.text}.push(...)' after '{receiver_token.text}' was used as a value at "
+                f"line {target.copied_at.line}, column {target.copied_at.column}; "
+                "expected every push before the array is used",
+                hint="JavaScript would share the array between both places, but this parser copies it.",
             )
 
         while not self._is_punct(self._peek(), ")"):
@@ -813,7 +840,7 @@ class _Parser:
         if self._trainer_token is not None:
             raise self._error(
                 name_token,
-                f"second trainer; expected one trainer per text, "
+                "second trainer; expected one trainer per text, "
                 f"but one was already constructed at line {self._trainer_token.line}",
             )
         self._trainer_token = name_token
@@ -837,6 +864,22 @@ class _Parser:
 
     def _parse_unary(self) -> object:
         token = self._peek()
+        if not (token.kind == "punct" and token.text in ("+", "-")):
+            return self._parse_primary()
+
+        operator = self._advance()
+        with self._nested(operator):
+            operand = self._parse_unary()
+        if not _is_number(operand):
+            raise self._error(
+                operator,
+                f"unary '{operator.text}' got {_describe_value(operand)}; expected a number",
+            )
+        return -operand if operator.text == "-" else operand
+
+    @contextlib.contextmanager
+    def _nested(self, token: _Token) -> Iterator[None]:
+        """Count one level of brackets, parentheses or unary operators while the block runs."""
         self._depth += 1
         try:
             if self._depth > MAX_NESTING:
@@ -845,16 +888,7 @@ class _Parser:
                     f"expression nested more than {MAX_NESTING} levels deep; expected at most {MAX_NESTING} levels "
                     "of brackets, parentheses and unary operators",
                 )
-            if token.kind == "punct" and token.text in ("+", "-"):
-                operator = self._advance()
-                operand = self._parse_unary()
-                if not _is_number(operand):
-                    raise self._error(
-                        operator,
-                        f"unary '{operator.text}' got {_describe_value(operand)}; expected a number",
-                    )
-                return -operand if operator.text == "-" else operand
-            return self._parse_primary()
+            yield
         finally:
             self._depth -= 1
 
@@ -867,13 +901,16 @@ class _Parser:
             return self._parse_name_value()
         if self._is_punct(token, "("):
             self._advance()
-            value = self._parse_expression()
+            with self._nested(token):
+                value = self._parse_expression()
             self._expect_punct(")", f"')' to close the '(' at line {token.line}, column {token.column}")
             return value
         if self._is_punct(token, "{"):
-            return self._parse_object()
+            with self._nested(token):
+                return self._parse_object()
         if self._is_punct(token, "["):
-            return self._parse_array()
+            with self._nested(token):
+                return self._parse_array()
         raise self._unexpected(token, _EXPECTED_VALUE)
 
     def _parse_name_value(self) -> object:
@@ -915,7 +952,9 @@ class _Parser:
             )
         value = self._variables[name]
         if value is _UNDEFINED:
-            raise self._error(token, f"variable '{name}' is used before it is assigned a value; expected {_EXPECTED_VALUE}")
+            raise self._error(
+                token, f"variable '{name}' is used before it is assigned a value; expected {_EXPECTED_VALUE}"
+            )
         if isinstance(value, _ConstructedObject):
             raise self._error(
                 token,
@@ -1010,7 +1049,12 @@ class _Parser:
         """Return a copy of a variable's value, enforcing MAX_NESTING and MAX_DERIVED_ITEMS."""
         if not isinstance(value, (list, dict)):
             return value
-        copied, depth, items = _copy_with_size(value)
+        if isinstance(value, _ArrayValue) and value.copied_at is None:
+            value.copied_at = token
+        try:
+            copied, depth, items = _copy_with_size(value, MAX_DERIVED_ITEMS - self._derived_items)
+        except _TooManyItems:
+            raise self._too_many_items_error(token) from None
         if self._depth + depth > MAX_NESTING:
             raise self._error(
                 token,
@@ -1023,11 +1067,14 @@ class _Parser:
     def _count_derived_items(self, count: int, token: _Token) -> None:
         self._derived_items += count
         if self._derived_items > MAX_DERIVED_ITEMS:
-            raise self._error(
-                token,
-                f"variables and joined strings build more than {MAX_DERIVED_ITEMS} items; "
-                "expected a network definition of ordinary size",
-            )
+            raise self._too_many_items_error(token)
+
+    def _too_many_items_error(self, token: _Token) -> NetworkTextError:
+        return self._error(
+            token,
+            f"variables and joined strings build more than {MAX_DERIVED_ITEMS} items; "
+            "expected a network definition of ordinary size",
+        )
 
     # Result
 
@@ -1051,7 +1098,7 @@ class _Parser:
                 )
             )
 
-        for index, (element, (line, column)) in enumerate(zip(layers, layers.positions)):
+        for index, (element, (line, column)) in enumerate(zip(layers, layers.positions, strict=True)):
             if not isinstance(element, dict):
                 raise NetworkTextError(
                     _problem(
@@ -1073,21 +1120,39 @@ def _js_remainder(left: int | float, right: int | float) -> int | float:
     return math.fmod(left, right)
 
 
-def _copy_with_size(value: object) -> tuple[object, int, int]:
-    """Copy nested arrays and objects and return the copy, its nesting depth and its item count."""
-    if isinstance(value, _ArrayValue):
-        copied_array = _ArrayValue()
-        depth, items = 0, 1
-        for item, (line, column) in zip(value, value.positions):
-            item_copy, item_depth, item_count = _copy_with_size(item)
-            copied_array.add(item_copy, line, column)
-            depth, items = max(depth, item_depth), items + item_count
-        return copied_array, depth + 1, items
-    if isinstance(value, dict):
-        copied_object = {}
-        depth, items = 0, 1
-        for key, item in value.items():
-            copied_object[key], item_depth, item_count = _copy_with_size(item)
-            depth, items = max(depth, item_depth), items + item_count
-        return copied_object, depth + 1, items
-    return value, 0, 1
+class _TooManyItems(Exception):
+    """Raised by _copy_with_size when a copy exceeds its item budget."""
+
+
+def _copy_with_size(value: object, max_items: int) -> tuple[object, int, int]:
+    """Copy nested arrays and objects and return the copy, its nesting depth and its item count.
+
+    Raises _TooManyItems as soon as the count exceeds ``max_items``, so that the
+    work stays bounded by the budget rather than by the size of the value.
+    """
+    count = 0
+
+    def copy(item: object) -> tuple[object, int]:
+        nonlocal count
+        count += 1
+        if count > max_items:
+            raise _TooManyItems
+        if isinstance(item, _ArrayValue):
+            copied_array = _ArrayValue()
+            depth = 0
+            for element, (line, column) in zip(item, item.positions, strict=True):
+                element_copy, element_depth = copy(element)
+                copied_array.add(element_copy, line, column)
+                depth = max(depth, element_depth)
+            return copied_array, depth + 1
+        if isinstance(item, dict):
+            copied_object = {}
+            depth = 0
+            for key, element in item.items():
+                copied_object[key], element_depth = copy(element)
+                depth = max(depth, element_depth)
+            return copied_object, depth + 1
+        return item, 0
+
+    copied, depth = copy(value)
+    return copied, depth, count

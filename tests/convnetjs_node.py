@@ -109,6 +109,8 @@ def _examples_to_lists(x: np.ndarray) -> list[list[float]]:
         raise ValueError(
             f"expected inputs shaped (N, sy, sx, depth) or (N, depth), got shape {x.shape}"
         )
+    if x.shape[0] == 0:
+        raise ValueError("inputs contain no examples, expected at least one")
     if not np.all(np.isfinite(x)):
         raise ValueError("inputs contain NaN or infinite values, which JSON cannot carry")
     return x.reshape(x.shape[0], -1).tolist()
@@ -160,7 +162,7 @@ def node_forward(
     (N, sy, sx, depth) or (N, depth). Returns the final activations as a
     float64 array shaped (N, outputs). With ``layers=True``, returns
     ``(outputs, activations)``, where ``activations[i]`` is a float64 array
-    shaped (N, size of layer i) holding layer i's flat ``out_act.w``. Layer 0
+    shaped (N, size of layer i) containing layer i's flat ``out_act.w``. Layer 0
     is the input layer, and the list follows ``snapshot["layers"]``.
     """
     inputs = _examples_to_lists(x)
@@ -173,7 +175,7 @@ def node_forward(
         return outputs
 
     per_example = response["activations"]
-    layer_count = len(per_example[0]) if per_example else len(snapshot["layers"])
+    layer_count = len(per_example[0])
     activations = [
         np.array([example[i] for example in per_example], dtype=np.float64).reshape(
             len(inputs), -1

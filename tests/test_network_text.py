@@ -213,7 +213,7 @@ def test_expression_values(expression, expected):
         ('"say \\"hi\\""', 'say "hi"'),
         ("'a\\nb\\tc'", "a\nb\tc"),
         ("'\\x41\\u0042\\u{43}'", "ABC"),
-        ("'\\uD83D\\uDE00'", "\U0001F600"),
+        ("'\\uD83D\\uDE00'", "\U0001f600"),
         ("'back\\\\slash'", "back\\slash"),
         ("'\\q'", "q"),
         ("'con\\\ntinued'", "continued"),
@@ -348,7 +348,10 @@ net.makeLayers(defs);
 
 
 def test_make_layers_array_literal():
-    text = "net = new convnetjs.Net();\nnet.makeLayers([{type:'input', out_sx:1, out_sy:1, out_depth:2}, {type:'softmax', num_classes:2}]);"
+    text = (
+        "net = new convnetjs.Net();\n"
+        "net.makeLayers([{type:'input', out_sx:1, out_sy:1, out_depth:2}, {type:'softmax', num_classes:2}]);"
+    )
 
     assert parse_network_text(text).layer_defs == SMALL_LAYERS
 
@@ -359,12 +362,24 @@ def test_make_layers_array_literal():
 @pytest.mark.parametrize(
     ("trainer_text", "expected"),
     [
-        ("trainer = new convnetjs.SGDTrainer(net, {method:'adadelta', batch_size:4});", {"method": "adadelta", "batch_size": 4}),
-        ("var trainer = new convnetjs.Trainer(net, {learning_rate:0.01, momentum:0.9});", {"learning_rate": 0.01, "momentum": 0.9}),
+        (
+            "trainer = new convnetjs.SGDTrainer(net, {method:'adadelta', batch_size:4});",
+            {"method": "adadelta", "batch_size": 4},
+        ),
+        (
+            "var trainer = new convnetjs.Trainer(net, {learning_rate:0.01, momentum:0.9});",
+            {"learning_rate": 0.01, "momentum": 0.9},
+        ),
         ("trainer = new Trainer(net, {method:'sgd'})", {"method": "sgd"}),
         ("trainer = new SGDTrainer(net, {batch_size:2*5,});", {"batch_size": 10}),
-        ("var opts = {method:'adam', eps:1e-8};\ntrainer = new convnetjs.Trainer(net, opts);", {"method": "adam", "eps": 1e-8}),
-        ("var opts = {};\nopts = {l2_decay:0.001};\nlet trainer = new convnetjs.Trainer(net, opts);", {"l2_decay": 0.001}),
+        (
+            "var opts = {method:'adam', eps:1e-8};\ntrainer = new convnetjs.Trainer(net, opts);",
+            {"method": "adam", "eps": 1e-8},
+        ),
+        (
+            "var opts = {};\nopts = {l2_decay:0.001};\nlet trainer = new convnetjs.Trainer(net, opts);",
+            {"l2_decay": 0.001},
+        ),
         ("trainer = new convnetjs.Trainer(net);", {}),
         ("trainer = new convnetjs.Trainer(net, );", {}),
         ("new convnetjs.SGDTrainer(net, {momentum:0.0});", {"momentum": 0.0}),
@@ -378,7 +393,11 @@ def test_trainer_forms(trainer_text, expected):
 
 
 def test_trainer_options_independent_copy():
-    text = f"{SMALL_NET}var opts = {{batch_size:1}};\ntrainer = new convnetjs.Trainer(net, opts);\nopts = {{batch_size:2}};"
+    text = (
+        f"{SMALL_NET}var opts = {{batch_size:1}};\n"
+        "trainer = new convnetjs.Trainer(net, opts);\n"
+        "opts = {batch_size:2};"
+    )
 
     assert parse_network_text(text).trainer_options == {"batch_size": 1}
 
@@ -448,16 +467,41 @@ def test_looks_like_network_text(text, expected):
 
 ERROR_CASES = [
     # (text, line, column, words that the message must contain)
-    ("layer_defs = [];\nlayer_defs.push({type:'fc', sx: Math.sqrt(2)});", 2, 33, ["function call 'Math.sqrt(...)'", "expected a value"]),
+    (
+        "layer_defs = [];\nlayer_defs.push({type:'fc', sx: Math.sqrt(2)});",
+        2,
+        33,
+        ["function call 'Math.sqrt(...)'", "expected a value"],
+    ),
     ("layer_defs = [];\neval('layer_defs.push(1)');", 2, 1, ["function call 'eval(...)'", "expected a statement"]),
     ("var fs = require('fs');\nlayer_defs = [];", 1, 10, ["function call 'require(...)'"]),
     ("layer_defs = [];\nlayer_defs.push({type:'conv});", 2, 23, ["unterminated string", "closing '"]),
-    ("layer_defs = [];\nlayer_defs.push({type:'fc', num_neurons:2);", 2, 43, ["unexpected ')'", "expected ',' or '}'", "line 2, column 17"]),
+    (
+        "layer_defs = [];\nlayer_defs.push({type:'fc', num_neurons:2);",
+        2,
+        42,
+        ["unexpected ')'", "expected ',' or '}'", "line 2, column 17"],
+    ),
     ("layer_defs = [];\nlayer_defs.push({type:'fc', num_neurons:2;", 2, 42, ["unexpected ';'", "expected ',' or '}'"]),
-    ("layer_defs = [\n  {type:'fc'}\n", 3, 1, ["unexpected end of text", "']' to close the array at line 1, column 14"]),
-    ("layer_defs = [];\nlayer_defs.push({type:'conv', sx: size});", 2, 35, ["unknown identifier 'size'", "var size = 5;"]),
+    (
+        "layer_defs = [\n  {type:'fc'}\n",
+        3,
+        1,
+        ["unexpected end of text", "']' to close the array at line 1, column 14"],
+    ),
+    (
+        "layer_defs = [];\nlayer_defs.push({type:'conv', sx: size});",
+        2,
+        35,
+        ["unknown identifier 'size'", "var size = 5;"],
+    ),
     ("layer_defs = [];\nlayer_defs.push({type:`fc`});", 2, 23, ["template literals", "not supported"]),
-    ("layer_defs = [];\nfor (var i = 0; i < 3; i++) { layer_defs.push({type:'fc'}); }", 2, 1, ["unexpected keyword 'for'", "Loops"]),
+    (
+        "layer_defs = [];\nfor (var i = 0; i < 3; i++) { layer_defs.push({type:'fc'}); }",
+        2,
+        1,
+        ["unexpected keyword 'for'", "Loops"],
+    ),
     ("layer_defs = [{type:'fc', num_neurons: 10 / (5 - 5)}];", 1, 43, ["division by zero", "'/'"]),
     ("layer_defs = [{type:'fc', num_neurons: 7 % 0}];", 1, 42, ["division by zero", "'%'"]),
     ("layer_defs = [{type:'fc', l2_decay: 1e400}];", 1, 37, ["number 1e400 is too large"]),
@@ -467,7 +511,12 @@ ERROR_CASES = [
     ("layer_defs = [];\nnet.train(x);", 2, 1, ["unsupported call 'net.train'"]),
     ("layer_defs = [];\nlayer_defs.length = 0;", 2, 1, ["unsupported property access 'layer_defs.length'"]),
     ("layer_defs = [] /* open\n comment", 1, 17, ["unterminated comment", "'*/'"]),
-    ("layer_defs = [] layer_defs.push({type:'fc'});", 1, 17, ["unexpected identifier 'layer_defs'", "';' or a line break"]),
+    (
+        "layer_defs = [] layer_defs.push({type:'fc'});",
+        1,
+        17,
+        ["unexpected identifier 'layer_defs'", "';' or a line break"],
+    ),
     ("defs.push({type:'fc'});", 1, 1, ["unknown variable 'defs'", "defs = [];"]),
     ("var layer_defs, net;\nlayer_defs.push({type:'fc'});", 2, 1, ["'layer_defs' is undefined", "expected an array"]),
     ("layer_defs = [{type:'fc', sx:1, sx:2}];", 1, 33, ["duplicate key 'sx'"]),
@@ -476,20 +525,37 @@ ERROR_CASES = [
     ("layer_defs = [{type:'fc', sx: 0x10}];", 1, 31, ["invalid number '0x10'"]),
     ("layer_defs = [{type:\u2018fc\u2019}];", 1, 21, ["curly quote"]),
     ("layer_defs = [];\nnet.makeLayers(layer_defs);\nlayer_defs.push({type:'fc'});", 3, 1, ["after makeLayers"]),
+    (
+        "var block = [{type:'fc'}];\nlayer_defs = [block];\nblock.push({type:'relu'});",
+        3,
+        1,
+        ["'block.push(...)' after 'block' was used as a value at line 2, column 15", "copies it"],
+    ),
     ("layer_defs = [];\nlayer_defs.push(5);", 2, 17, ["layer definition 0 is a number", "expected an object"]),
     ("layer_defs = [{type:'fc'}, 'relu'];", 1, 28, ["layer definition 1 is a string"]),
     ("const size = 5;\nsize = 6;\nlayer_defs = [];", 2, 1, ["assignment to the constant 'size'"]),
     ("let size = 5;\nlet size = 6;", 2, 5, ["'size' is already declared at line 1"]),
+    ("var size = 5;\nsize = 6;\nconst size = 7;", 3, 7, ["'size' is already declared at line 1"]),
     ("const size;", 1, 11, ["unexpected ';'", "'=' and a value for the constant 'size'"]),
     ("var size;\nlayer_defs = [{type:'fc', sx: size}];", 2, 31, ["variable 'size' is used before it is assigned"]),
     ("layer_defs = [{type: 'f' - 1}];", 1, 26, ["operator '-' got a string and a number", "two numbers"]),
-    ("layer_defs = [{type: 'fc' + 1}];", 1, 27, ["operator '+' got a string and a number", "two numbers or two strings"]),
+    (
+        "layer_defs = [{type: 'fc' + 1}];",
+        1,
+        27,
+        ["operator '+' got a string and a number", "two numbers or two strings"],
+    ),
     ("layer_defs = [{type: -'fc'}];", 1, 22, ["unary '-' got a string"]),
     ("layer_defs = [{type:'fc', sx: 1,, }];", 1, 33, ["unexpected ','", "a property name"]),
     ("layer_defs = [1,,2];", 1, 17, ["unexpected ','", "an array element"]),
     ("layer_defs = [{type:'fc', act: x => x}];", 1, 32, ["unknown identifier 'x'"]),
     ("layer_defs = [{type:'fc', f: function() {}}];", 1, 30, ["unexpected keyword 'function'", "expected a value"]),
-    ("var net = new convnetjs.Net();\nlayer_defs = [{type:'fc', n: net}];", 2, 30, ["'net' holds a convnetjs.Net object"]),
+    (
+        "var net = new convnetjs.Net();\nlayer_defs = [{type:'fc', n: net}];",
+        2,
+        30,
+        ["'net' holds a convnetjs.Net object"],
+    ),
     ("layer_defs = [{n: new convnetjs.Net()}];", 1, 19, ["unexpected keyword 'new'"]),
     ("this.layer_defs = [];", 1, 1, ["unexpected keyword 'this'"]),
     ("layer_defs = [];\nlayer_defs[0] = {type:'fc'};", 2, 11, ["unexpected '['", "'=' or '.push('"]),
@@ -500,9 +566,24 @@ ERROR_CASES = [
     ("layer_defs = [{type:'\\uD83D'}];", 1, 21, ["unpaired UTF-16 surrogate"]),
     ("layer_defs = [{type:'fc'}] # comment", 1, 28, ["unexpected character '#'"]),
     ("layer_defs = [];\ntrainer = new convnetjs.Trainer(net, 0.01);", 2, 38, ["trainer options are a number"]),
-    ("layer_defs = [];\ntrainer = new convnetjs.Trainer({method:'sgd'});", 2, 33, ["unexpected '{'", "the network variable"]),
-    ("layer_defs = [];\ntrainer = new convnetjs.Trainer(net, {}, 3);", 2, 42, ["unexpected number 3", "one options object"]),
-    ("layer_defs = [];\nt1 = new convnetjs.Trainer(net, {});\nt2 = new convnetjs.Trainer(net, {});", 3, 10, ["second trainer", "line 2"]),
+    (
+        "layer_defs = [];\ntrainer = new convnetjs.Trainer({method:'sgd'});",
+        2,
+        33,
+        ["unexpected '{'", "the network variable"],
+    ),
+    (
+        "layer_defs = [];\ntrainer = new convnetjs.Trainer(net, {}, 3);",
+        2,
+        42,
+        ["unexpected number 3", "one options object"],
+    ),
+    (
+        "layer_defs = [];\nt1 = new convnetjs.Trainer(net, {});\nt2 = new convnetjs.Trainer(net, {});",
+        3,
+        10,
+        ["second trainer", "line 2"],
+    ),
     ("net.makeLayers([]);\nnet.makeLayers([]);", 2, 5, ["second makeLayers call"]),
     ("net = new convnetjs.Net(5);", 1, 25, ["takes no arguments"]),
     ("layer_defs = 5;", 1, 1, ["'layer_defs' is a number", "expected an array"]),
@@ -560,14 +641,23 @@ def test_multibyte_text_too_large():
         parse_network_text(text)
 
 
-def test_nesting_at_limit_accepted():
-    depth = MAX_NESTING - 2
-    text = f"layer_defs = [{{v: {'[' * depth}1{']' * depth}}}];"
+def nested_list_text(depth: int) -> str:
+    """Return network text whose innermost value sits inside ``depth`` brackets."""
+    inner = depth - 2  # The layer_defs array and the layer object are two of them.
+    return f"layer_defs = [{{v: {'[' * inner}1{']' * inner}}}];"
 
-    value = parse_network_text(text).layer_defs[0]["v"]
-    for _ in range(depth):
+
+def test_nesting_at_limit_accepted():
+    value = parse_network_text(nested_list_text(MAX_NESTING)).layer_defs[0]["v"]
+
+    for _ in range(MAX_NESTING - 2):
         value = value[0]
     assert value == 1
+
+
+def test_nesting_over_limit_rejected():
+    with pytest.raises(NetworkTextError, match=f"line 1, column 67: expression nested more than {MAX_NESTING} levels"):
+        parse_network_text(nested_list_text(MAX_NESTING + 1))
 
 
 @pytest.mark.parametrize(
@@ -575,9 +665,10 @@ def test_nesting_at_limit_accepted():
     [
         "[" * 60 + "]" * 60,
         "(" * 60 + "1" + ")" * 60,
-        "-" * 100_000 + "1",
+        "- " * 100_000 + "1",
         "{a:" * 60 + "1" + "}" * 60,
     ],
+    ids=["brackets", "parentheses", "unary minus", "objects"],
 )
 def test_nesting_too_deep(expression):
     with pytest.raises(NetworkTextError, match=f"nested more than {MAX_NESTING} levels"):
@@ -587,7 +678,7 @@ def test_nesting_too_deep(expression):
 def test_nesting_through_variables():
     lines = ["var v0 = [1];"] + [f"var v{i} = [v{i - 1}];" for i in range(1, 60)] + ["layer_defs = [];"]
 
-    with pytest.raises(NetworkTextError, match=r"line 4\d, column \d+: 'v\d+' nests its value more than 50"):
+    with pytest.raises(NetworkTextError, match=r"line 51, column 12: 'v49' nests its value more than 50"):
         parse_network_text("\n".join(lines))
 
 

@@ -231,6 +231,10 @@ class LayerConverter:
     # exactly these.
     json_fields: ClassVar[tuple[str, ...]] = ()
     has_weights: ClassVar[bool] = False
+    # Text of the README's support table (see ``support_table``).
+    keras_layers: ClassVar[str] = ""
+    options_read: ClassVar[str] = ""
+    quirks: ClassVar[str] = ""
 
     def parse(self, layer: dict, ctx: ParseContext, in_shape: Shape | None) -> LayerSpec | None:
         raise NotImplementedError
@@ -315,3 +319,14 @@ def check_out_shape(layer: dict, ctx: ParseContext, expected: Shape) -> bool:
             )
             ok = False
     return ok
+
+
+def support_table() -> str:
+    """Return the Markdown table of supported layer types, made from the registry."""
+    lines = ["| ConvNetJS layer | Keras | options read | ConvNetJS behaviour kept |",
+             "|---|---|---|---|"]
+    for layer_type in sorted(CONVERTERS):
+        converter = CONVERTERS[layer_type]
+        lines.append(f"| `{layer_type}` | {converter.keras_layers} | {converter.options_read or '-'} | "
+                     f"{converter.quirks or '-'} |")
+    return "\n".join(lines)

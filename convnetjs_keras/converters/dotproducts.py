@@ -67,6 +67,9 @@ class ConvConverter(LayerConverter):
     computed  out_sx = floor((in_sx + 2 * pad - sx) / stride + 1), likewise out_sy
     """
 
+    keras_layers = "Conv2D ('same' when equal, else ZeroPadding2D + 'valid')"
+    options_read = "sx, sy, filters, stride, pad, l1/l2_decay_mul, bias_pref"
+    quirks = "fromJSON defaults a missing l1_decay_mul to 1, makeLayers to 0"
     layer_type = "conv"
     has_weights = True
     json_fields = ("sx", "sy", "stride", "in_depth", "out_depth", "out_sx", "out_sy", "layer_type",
@@ -191,6 +194,9 @@ class FullyConnConverter(LayerConverter):
     computed  num_inputs = in_sx * in_sy * in_depth; output 1 x 1 x num_neurons
     """
 
+    keras_layers = "Flatten + Dense"
+    options_read = "num_neurons/filters, l1/l2_decay_mul, bias_pref"
+    quirks = "dots the whole input volume in [y][x][depth] order"
     layer_type = "fc"
     has_weights = True
     json_fields = ("out_depth", "out_sx", "out_sy", "layer_type", "num_inputs", "l1_decay_mul", "l2_decay_mul")

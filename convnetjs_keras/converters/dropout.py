@@ -14,6 +14,9 @@ from convnetjs_keras.converters.base import LayerConverter, LayerSpec, check_out
 
 @register
 class DropoutConverter(LayerConverter):
+    keras_layers = "ConvNetJSDropout"
+    options_read = "drop_prob (default 0.5)"
+    quirks = "prediction multiplies by drop_prob"
     layer_type = "dropout"
     json_fields = ("out_depth", "out_sx", "out_sy", "layer_type", "drop_prob")
 

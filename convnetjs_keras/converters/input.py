@@ -18,6 +18,9 @@ from convnetjs_keras.converters.base import LayerConverter, LayerSpec, Shape, re
 
 @register
 class InputConverter(LayerConverter):
+    keras_layers = "keras.Input((sy, sx, depth)), or (depth,) for 1x1xD"
+    options_read = "out_sx/sx/width, out_sy/sy/height, out_depth/depth"
+    quirks = ""
     layer_type = "input"
     json_fields = ("out_depth", "out_sx", "out_sy", "layer_type")
 

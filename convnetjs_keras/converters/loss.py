@@ -45,6 +45,9 @@ class _LossConverter(LayerConverter):
 
 @register
 class SoftmaxConverter(_LossConverter):
+    keras_layers = "Softmax"
+    options_read = "num_classes (adds an fc)"
+    quirks = ""
     layer_type = "softmax"
 
     def to_keras(self, spec, builder):
@@ -56,6 +59,9 @@ class SoftmaxConverter(_LossConverter):
 
 @register
 class SVMConverter(_LossConverter):
+    keras_layers = "ConvNetJSSVM (identity)"
+    options_read = "num_classes (adds an fc)"
+    quirks = "hinge loss summed over all classes"
     layer_type = "svm"
 
     def to_keras(self, spec, builder):
@@ -67,6 +73,9 @@ class SVMConverter(_LossConverter):
 
 @register
 class RegressionConverter(_LossConverter):
+    keras_layers = "ConvNetJSRegression (identity)"
+    options_read = "num_neurons (adds an fc)"
+    quirks = "loss 0.5 * sum of squares"
     layer_type = "regression"
 
     def to_keras(self, spec, builder):

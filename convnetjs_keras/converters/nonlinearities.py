@@ -34,24 +34,36 @@ class _ElementwiseConverter(LayerConverter):
 
 @register
 class ReluConverter(_ElementwiseConverter):
+    keras_layers = "Activation('relu')"
+    options_read = ""
+    quirks = ""
     layer_type = "relu"
     keras_activation = "relu"
 
 
 @register
 class SigmoidConverter(_ElementwiseConverter):
+    keras_layers = "Activation('sigmoid')"
+    options_read = ""
+    quirks = ""
     layer_type = "sigmoid"
     keras_activation = "sigmoid"
 
 
 @register
 class TanhConverter(_ElementwiseConverter):
+    keras_layers = "Activation('tanh')"
+    options_read = ""
+    quirks = "ConvNetJS gives NaN for x > 354"
     layer_type = "tanh"
     keras_activation = "tanh"
 
 
 @register
 class MaxoutConverter(LayerConverter):
+    keras_layers = "ConvNetJSMaxout"
+    options_read = "group_size (default 2)"
+    quirks = "groups of consecutive channels; a remainder is dropped"
     layer_type = "maxout"
     json_fields = ("out_depth", "out_sx", "out_sy", "layer_type", "group_size")
 

@@ -12,6 +12,9 @@ from convnetjs_keras.converters.base import LayerConverter, LayerSpec, check_out
 
 @register
 class LocalResponseNormConverter(LayerConverter):
+    keras_layers = "ConvNetJSLocalResponseNorm"
+    options_read = "k, n, alpha, beta"
+    quirks = "alpha is divided by n"
     layer_type = "lrn"
     json_fields = ("k", "n", "alpha", "beta", "out_sx", "out_sy", "out_depth", "layer_type")
 

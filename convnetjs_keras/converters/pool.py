@@ -20,6 +20,9 @@ from convnetjs_keras.converters.base import LayerConverter, LayerSpec, Shape, ch
 
 @register
 class PoolConverter(LayerConverter):
+    keras_layers = "MaxPooling2D, or ConvNetJSMaxPool when padded"
+    options_read = "sx, sy, stride (default 2), pad"
+    quirks = "padding cells are ignored, not zeros"
     layer_type = "pool"
     json_fields = ("sx", "sy", "stride", "in_depth", "out_depth", "out_sx", "out_sy", "layer_type", "pad")
 

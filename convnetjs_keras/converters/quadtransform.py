@@ -13,6 +13,9 @@ from convnetjs_keras.converters.base import LayerConverter, LayerSpec, Shape, ch
 
 @register
 class QuadTransformConverter(LayerConverter):
+    keras_layers = "ConvNetJSQuadTransform"
+    options_read = "added by tensor: true"
+    quirks = "npm 0.3.0 only"
     layer_type = "quadtransform"
     json_fields = ("out_depth", "out_sx", "out_sy", "layer_type")
 
