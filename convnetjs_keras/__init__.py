@@ -30,6 +30,11 @@ _LAZY = {
     "build_model": "convnetjs_keras.model",
     "load_keras_model": "convnetjs_keras.keras_io",
     "save_keras_model": "convnetjs_keras.keras_io",
+    "TrainerOptions": "convnetjs_keras.training",
+    "make_optimizer": "convnetjs_keras.training",
+    "make_loss": "convnetjs_keras.training",
+    "compile_like_convnetjs": "convnetjs_keras.training",
+    "decay_loss": "convnetjs_keras.training",
 }
 
 

@@ -55,7 +55,7 @@ class ConvNetJSKerasError(Exception):
     after a one-line summary when there are several.
     """
 
-    exit_code = 3
+    exit_code = 3  # the CLI's exit status for this error
 
     def __init__(self, message_or_problems, *, hint: str | None = None):
         if isinstance(message_or_problems, Problem):
@@ -71,8 +71,24 @@ class ConvNetJSKerasError(Exception):
         if len(self.problems) == 1:
             return str(self.problems[0])
         lines = [f"{len(self.problems)} problems found:"]
-        lines += [f"  - {problem}" for problem in self.problems]
+        lines += [f"  - {problem}" for problem in self.problems[:MAX_LISTED_PROBLEMS]]
+        hidden = len(self.problems) - MAX_LISTED_PROBLEMS
+        if hidden > 0:
+            lines.append(f"  ... and {hidden} more; fix these first, then run again to see the rest.")
         return "\n".join(lines)
+
+
+# str(error) lists at most this many problems; ``error.problems`` keeps all.
+MAX_LISTED_PROBLEMS = 50
+
+
+class UsageError(ConvNetJSKerasError, ValueError):
+    """Command-line arguments that cannot be used together or are out of range.
+
+    The CLI exits with status 2 for it, as argparse does for its own usage errors.
+    """
+
+    exit_code = 2
 
 
 class SnapshotFormatError(ConvNetJSKerasError, ValueError):
@@ -95,6 +111,10 @@ class TrainerOptionError(ConvNetJSKerasError, ValueError):
     """ConvNetJS trainer options are invalid or unknown."""
 
 
+class DistributionError(ConvNetJSKerasError, ValueError):
+    """A distribution strategy cannot be set up: wrong backend, invalid TF_CONFIG, or batch size."""
+
+
 class KerasModelError(ConvNetJSKerasError, ValueError):
     """A Keras model file cannot be loaded safely or is not usable."""
 
@@ -104,4 +124,4 @@ class DataError(ConvNetJSKerasError, ValueError):
 
 
 class OutputPathError(ConvNetJSKerasError, OSError):
-    """An output path would overwrite an input or an existing file."""
+    """An output path would overwrite an input or an existing file, or cannot be written."""

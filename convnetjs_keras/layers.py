@@ -104,7 +104,9 @@ class ConvNetJSDropout(keras.layers.Layer):
             noise = keras.random.uniform(ops.shape(inputs), seed=self.seed_generator, dtype=inputs.dtype)
             keep = ops.cast(ops.greater_equal(noise, self.drop_prob), inputs.dtype)
             return inputs * keep
-        return inputs * ops.cast(self.drop_prob, inputs.dtype)
+        # convert_to_tensor with the input's dtype keeps drop_prob's float64
+        # value; ops.cast would round it through float32 first.
+        return inputs * ops.convert_to_tensor(self.drop_prob, dtype=inputs.dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape

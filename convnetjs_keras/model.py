@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 
@@ -65,8 +66,8 @@ def from_snapshot(snapshot, *, key: str | None = None, dtype: str = "float32"):
 
 def load_snapshot(path, *, key: str | None = None, dtype: str = "float32"):
     """Load a ConvNetJS snapshot file as a ``keras.Sequential``."""
-    return from_snapshot(path if not isinstance(path, str) else __import__("pathlib").Path(path), key=key,
-                         dtype=dtype)
+    # A Path is never mistaken for JSON text, whatever the file name.
+    return from_snapshot(Path(path), key=key, dtype=dtype)
 
 
 def from_layer_defs(layer_defs, *, seed=None, dtype: str = "float32"):

@@ -46,7 +46,11 @@ class ConvNetJSDecay(keras.regularizers.Regularizer):
         if l1:
             # where(w > 0, w, -w) is |w| with gradient -1 at w == 0, as ConvNetJS.
             penalty = penalty + l1 * ops.sum(ops.where(x > 0, x, -x))
-        return penalty / self.batch_size
+        # Keras sums the regularization losses with the compiled loss, which it
+        # keeps in floatx, and fails on a float64 penalty under a float32
+        # floatx. The cast rounds only the reported value: the gradient
+        # reaching the kernel is still computed in the kernel's dtype.
+        return ops.cast(penalty / self.batch_size, keras.config.floatx())
 
     def get_config(self):
         return {

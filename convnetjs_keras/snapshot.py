@@ -13,18 +13,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any
 
 from convnetjs_keras import converters
-from convnetjs_keras.converters.base import LayerSpec, ParseContext, Shape
+from convnetjs_keras.converters.base import LayerSpec, ParseContext, Shape, _describe
 from convnetjs_keras.errors import Problem, SnapshotFormatError
 
 logger = logging.getLogger(__name__)
 
-# JSON nested deeper than this is rejected before parsing. Snapshots nest 5
-# levels (net, layers, layer, filters, Vol); wrappers add a few more.
+# JSON nested deeper than this is rejected before parsing. Snapshots nest 6
+# levels (net, layers, layer, filters, Vol, w); wrappers add a few more.
 MAX_JSON_DEPTH = 64
 
 
@@ -77,31 +78,59 @@ def _looks_like_json_text(text: str) -> bool:
     return text.lstrip("\ufeff \t\r\n")[:1] in ("{", "[")
 
 
-def parse_json_bytes(data: bytes, label: str):
-    """Parse JSON bytes (a UTF-8 byte-order mark is accepted)."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    if not data.strip():
+def parse_json_bytes(data: bytes, label: str, *, object_hook=None):
+    """Parse JSON bytes (a UTF-8 byte-order mark is accepted).
+
+    The checks before parsing make no copy of ``data``, so a file of several
+    hundred MB is held once as bytes and once as decoded text, and only while
+    it is parsed. ``object_hook`` is passed to ``json.loads``.
+    """
+    bom = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    # data[bom:] is copied only when the text starts with whitespace, never for a snapshot written by
+    # JSON.stringify, which starts with '{'.
+    if len(data) == bom or (data[bom:bom + 1].isspace() and data[bom:].isspace()):
         raise SnapshotFormatError(Problem("is empty, expected a ConvNetJS snapshot (JSON).", source=label,
                                           hint="Save it with JSON.stringify(net.toJSON())."))
+    _reject_binary_formats(data, label)
     depth = _max_nesting(data)
     if depth > MAX_JSON_DEPTH:
         raise SnapshotFormatError(Problem(
-            f"JSON is nested {depth} levels deep, more than the {MAX_JSON_DEPTH} levels a snapshot can need.",
+            f"JSON is nested more than {MAX_JSON_DEPTH} levels deep, but a snapshot nests 6 levels "
+            "(net, layers, layer, filters, Vol, w), plus a few for a wrapper.",
             source=label, hint="This is not a ConvNetJS snapshot."))
     try:
-        text = data.decode("utf-8")
+        # "utf-8-sig" drops the byte-order mark while decoding, without copying the bytes first.
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise SnapshotFormatError(Problem(f"is not UTF-8 text (byte {error.start}).", source=label,
-                                          hint="Is it really a JSON snapshot?")) from None
+        position = error.start + bom
+        line = data.count(b"\n", 0, position) + 1
+        raise SnapshotFormatError(Problem(
+            f"is not UTF-8 text: byte {position} (line {line}) is 0x{data[position]:02x}.", source=label,
+            hint="ConvNetJS snapshots are JSON text; save the file as UTF-8.")) from None
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return json.loads(text, parse_constant=_reject_constant, object_hook=object_hook)
     except json.JSONDecodeError as error:
         raise SnapshotFormatError(Problem(
             f"invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}.", source=label,
             hint="The file may be cut short or edited by hand.")) from None
     except ValueError as error:
-        raise SnapshotFormatError(Problem(str(error), source=label)) from None
+        # Raised by _reject_constant, and by Python for integers of more than 4300 digits.
+        message = str(error)
+        if "integer string conversion" in message:
+            message = "invalid JSON: a number has more than 4300 digits, which no snapshot contains."
+        raise SnapshotFormatError(Problem(message, source=label)) from None
+
+
+def _reject_binary_formats(data: bytes, label: str) -> None:
+    """Name the format of a zip (``.keras``) or HDF5 file given where JSON is expected."""
+    if data.startswith(b"PK\x03\x04"):
+        raise SnapshotFormatError(Problem(
+            "is a zip archive (a Keras .keras file?), expected a ConvNetJS snapshot (JSON).", source=label,
+            hint="To turn a .keras model into a snapshot, run: convnetjs-keras export MODEL.keras OUT.json"))
+    if data.startswith(b"\x89HDF\r\n\x1a\n"):
+        raise SnapshotFormatError(Problem(
+            "is an HDF5 file (Keras weights or a legacy .h5 model), expected a ConvNetJS snapshot (JSON).",
+            source=label, hint="Pass a .weights.h5 file with --weights, next to its model.json."))
 
 
 def _reject_constant(name):
@@ -188,57 +217,96 @@ def _keys_hint(obj) -> str:
         return "Top-level keys found: " + (", ".join(map(repr, keys)) if keys else "none") + "."
     if isinstance(obj, list):
         return f"The top level is a list of {len(obj)} items."
-    return f"The top level is {type(obj).__name__}."
+    return f"The top level is {_describe(obj)}."
+
+
+# ConvNetJS's Net.fromJSON picks the layer class with a chain of ``if (t === ...)``
+# tests on a ``var L`` declared in the loop. JavaScript keeps ``var`` across loop
+# iterations, so an entry with a missing or unknown layer_type is read into the
+# previous layer's object, which is then pushed a second time (convnetjs 0.3.0,
+# build/convnet.js). For the first entry the call fails with a TypeError.
+_REUSE_HINT = ("ConvNetJS itself would silently reuse the previous layer for this entry instead of "
+               "failing; set the layer_type this layer was saved with.")
+
+MAX_VOLUME_VALUES = 2**31 - 1
+"""Largest volume (sx * sy * depth values) a layer may output. ConvNetJS keeps a
+volume in one Float64Array, so a larger one would take more than 16 GiB for a
+single example; sizes beyond it come from hand edits or corruption."""
 
 
 def parse_snapshot(snapshot: dict, source: str = "<dict>", wrapper_path: str | None = None) -> NetSpec:
     """Check a snapshot dict completely and return its ``NetSpec``.
 
-    Every problem in the file is collected; one ``SnapshotFormatError`` lists
-    them all.
+    Every problem in the file is collected, and one ``SnapshotFormatError``
+    lists them all. After a layer that cannot be read, checking goes on with
+    the output size that layer declares (``out_sx``, ``out_sy``,
+    ``out_depth``), so the layers after it are checked as well.
+    Weights are checked against the sizes declared before any array is
+    allocated, and no layer may output more than ``MAX_VOLUME_VALUES`` values.
     """
+    if not isinstance(snapshot, dict):
+        raise SnapshotFormatError(Problem(
+            f"is not a ConvNetJS snapshot: expected an object with 'layers', found {_describe(snapshot)}.",
+            source=source))
     ctx = ParseContext(source)
     layers = snapshot.get("layers")
     if not isinstance(layers, list) or not layers:
-        raise SnapshotFormatError(Problem("'layers' must be a non-empty list of layer objects.", source=source,
-                                          field="layers"))
+        found = "an empty list" if layers == [] else _describe(layers)
+        raise SnapshotFormatError(Problem(f"must be a non-empty list of layer objects, found {found}.",
+                                          source=source, field="layers"))
     specs: list[LayerSpec] = []
     in_shape: Shape | None = None
     for index, layer in enumerate(layers):
         ctx.layer_index, ctx.layer_type = index, None
         if not isinstance(layer, dict):
-            ctx.problem(f"must be an object, found {type(layer).__name__}.")
+            ctx.problem(f"must be a layer object, found {_describe(layer)}.")
             in_shape = None
             continue
         layer_type = layer.get("layer_type")
         if layer_type is None:
-            ctx.problem("has no 'layer_type'.", field="layer_type",
-                        hint="ConvNetJS itself would silently reuse the previous layer here; add the type.")
-            in_shape = None
+            ctx.problem("is missing.", field="layer_type", hint=_REUSE_HINT)
+            in_shape = _declared_out_shape(layer)
             continue
-        ctx.layer_type = layer_type if isinstance(layer_type, str) else repr(layer_type)
+        ctx.layer_type = layer_type if isinstance(layer_type, str) and len(layer_type) <= 40 else _describe(layer_type)
         converter = converters.get_converter(layer_type) if isinstance(layer_type, str) else None
         if converter is None:
             known = ", ".join(sorted(converters.CONVERTERS))
-            ctx.problem(f"unknown layer_type {layer_type!r}.", field="layer_type",
-                        hint=_suggest(layer_type, converters.CONVERTERS) + f"Known types: {known}.")
-            in_shape = None
+            ctx.problem(f"unknown layer_type {_describe(layer_type)}; expected one of: {known}.", field="layer_type",
+                        hint=_suggest(layer_type, converters.CONVERTERS) + _REUSE_HINT)
+            in_shape = _declared_out_shape(layer)
             continue
         if index == 0 and layer_type != "input":
-            ctx.problem(f"the first layer must be 'input', found {layer_type!r}.", field="layer_type")
+            ctx.problem(f"the first layer must be 'input', found {layer_type!r}.", field="layer_type",
+                        hint="Is the start of the file missing?")
+            in_shape = _declared_out_shape(layer)
+            continue
         if index > 0 and layer_type == "input":
-            ctx.problem("only the first layer can be 'input'.", field="layer_type")
-            in_shape = None
+            ctx.problem("only the first layer can be 'input'.", field="layer_type",
+                        hint="Is this two snapshots joined together?")
+            in_shape = _declared_out_shape(layer)
             continue
         ctx.in_shape_text = str(in_shape) if in_shape else ""
         if index > 0 and in_shape is None:
-            # The previous layer was unreadable; sizes cannot be checked.
+            # The input size of this layer is unknown, so its checks would only repeat the
+            # previous layer's problem. Checking resumes after it, from the size it declares.
+            in_shape = _declared_out_shape(layer)
             continue
+
         before = len(ctx.problems)
         spec = converter.parse(layer, ctx, in_shape)
         if spec is None:
-            if len(ctx.problems) == before:
+            new_problems = ctx.problems[before:]
+            if not new_problems:
                 ctx.problem("could not be read.")
+            # A declared output size that was itself found wrong would make the next layer
+            # report the same mistake again.
+            disputed = any(problem.field in _OUT_FIELDS for problem in new_problems)
+            in_shape = None if disputed else _declared_out_shape(layer)
+            continue
+        if spec.out_shape.size > MAX_VOLUME_VALUES:
+            ctx.problem(f"outputs {spec.out_shape} (sx x sy x depth) = {spec.out_shape.size:,} values per "
+                        f"example; expected at most {MAX_VOLUME_VALUES:,}.",
+                        hint="The sizes were probably edited by hand or the file is corrupt.")
             in_shape = None
             continue
         spec.index = index
@@ -247,6 +315,20 @@ def parse_snapshot(snapshot: dict, source: str = "<dict>", wrapper_path: str | N
     if ctx.problems:
         raise SnapshotFormatError(ctx.problems)
     return NetSpec(specs, source, wrapper_path)
+
+
+_OUT_FIELDS = ("out_sx", "out_sy", "out_depth")
+
+
+def _declared_out_shape(layer: dict) -> Shape | None:
+    """Return the output size a layer declares, or ``None`` unless all three sizes are whole numbers >= 1."""
+    sizes = [layer.get(field) for field in _OUT_FIELDS]
+    for value in sizes:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        if not math.isfinite(value) or value < 1 or value != int(value):
+            return None
+    return Shape(*(int(value) for value in sizes))
 
 
 def _suggest(word, choices) -> str:
@@ -260,7 +342,24 @@ def _suggest(word, choices) -> str:
 
 
 def load_net_spec(source, *, key: str | None = None) -> NetSpec:
-    """Read and check a snapshot given as a dict, a path or JSON text."""
+    """Read and check a snapshot given as a dict, a path or JSON text.
+
+    A file is first read by ``fastjson.read_json_file``, which streams the
+    weights into arrays. When it declines the file, or the snapshot has a
+    problem, the file is read again by ``read_json``, so every error message
+    comes from the checked path.
+    """
+    if isinstance(source, os.PathLike) or (isinstance(source, str) and not _looks_like_json_text(source)):
+        from convnetjs_keras.fastjson import read_json_file
+
+        label = _source_name(Path(source))
+        obj = read_json_file(source, label)
+        if obj is not None:
+            try:
+                snapshot, path = find_snapshot(obj, label, key)
+                return parse_snapshot(snapshot, label, path)
+            except SnapshotFormatError:
+                logger.debug("%s: reading it again on the checked path to report its problems", label)
     obj, label = read_json(source)
     snapshot, path = find_snapshot(obj, label, key)
     return parse_snapshot(snapshot, label, path)

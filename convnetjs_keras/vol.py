@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from convnetjs_keras.converters.base import ParseContext, Shape, _describe
+from convnetjs_keras.converters.base import _MAX_FLOAT_INT, ParseContext, Shape, _describe
 
 _NUMBER_TYPES = frozenset((int, float))
 
@@ -57,27 +57,17 @@ def read_vol(vol, ctx: ParseContext, field: str, element=None, expect: Shape | N
 def read_w(w, n: int, ctx: ParseContext, field: str, element=None) -> np.ndarray | None:
     """Return the ``n`` values of a ``w`` array or typed-array object."""
     where = dict(field=field, element=element)
+    if isinstance(w, np.ndarray):
+        # Parsed already by convnetjs_keras.fastjson, or an array put in a snapshot dict by a caller.
+        return _read_w_array(w, n, ctx, where)
     if isinstance(w, list):
         values = w
         if len(values) != n:
             ctx.problem(f"'w' has {len(values)} values, expected sx*sy*depth = {n}.", **where)
             return None
     elif isinstance(w, dict):
-        if len(w) != n:
-            ctx.problem(f"'w' has {len(w)} keys, expected sx*sy*depth = {n} (keys \"0\" to \"{n - 1}\").",
-                        **where)
-            return None
-        try:
-            # Keys are placed by their integer value, whatever their order.
-            values = [w[key] for key in map(str, range(n))]
-        except KeyError as missing:
-            extra = sorted((k for k in w if not (k.isdigit() and int(k) < n and str(int(k)) == k)), key=str)
-            ctx.problem(
-                f"'w' lacks key {missing.args[0]!r}"
-                + (f" and has unexpected key(s) {', '.join(map(repr, extra[:5]))}" if extra else "")
-                + f"; expected the keys \"0\" to \"{n - 1}\".",
-                **where,
-            )
+        values = _typed_array_values(w, n, ctx, where)
+        if values is None:
             return None
     else:
         ctx.problem(f"'w' must be an array or an object with keys \"0\"..\"{n - 1}\", found {_describe(w)}.",
@@ -87,13 +77,71 @@ def read_w(w, n: int, ctx: ParseContext, field: str, element=None) -> np.ndarray
     if not set(map(type, values)) <= _NUMBER_TYPES:
         _report_bad_value(values, ctx, field, element)
         return None
-    array = np.array(values, dtype=np.float64)
+    try:
+        array = np.array(values, dtype=np.float64)
+    except OverflowError:
+        # A JSON integer of hundreds of digits is a valid int but overflows a float.
+        index = next(i for i, v in enumerate(values) if isinstance(v, int) and abs(v) > _MAX_FLOAT_INT)
+        ctx.problem(f"'w' [{index}] is {_describe(values[index])}, too large for a 64-bit float.", **where)
+        return None
     if not np.isfinite(array).all():
         index = int(np.flatnonzero(~np.isfinite(array))[0])
-        ctx.problem(f"'w' [{index}] is {array[index]!r}, not a finite number.",
+        ctx.problem(f"'w' [{index}] is {float(array[index])!r}, not a finite number.",
                     hint="The network probably diverged before it was saved.", **where)
         return None
     return array
+
+
+def _read_w_array(w: np.ndarray, n: int, ctx: ParseContext, where: dict) -> np.ndarray | None:
+    """Return a numeric 1-D array of ``n`` finite values as float64."""
+    if w.ndim != 1 or w.size != n:
+        ctx.problem(f"'w' is an array of shape {w.shape}, expected sx*sy*depth = {n} values in one dimension.",
+                    **where)
+        return None
+    if w.dtype.kind not in "iuf":
+        ctx.problem(f"'w' is an array of dtype {w.dtype}, expected numbers.", **where)
+        return None
+    array = w.astype(np.float64, copy=False)
+    if not np.isfinite(array).all():
+        index = int(np.flatnonzero(~np.isfinite(array))[0])
+        ctx.problem(f"'w' [{index}] is {float(array[index])!r}, not a finite number.",
+                    hint="The network probably diverged before it was saved.", **where)
+        return None
+    return array
+
+
+def _typed_array_values(w: dict, n: int, ctx: ParseContext, where: dict) -> list | None:
+    """Return the values of a ``{"0": ..., "n-1": ...}`` object in index order.
+
+    Keys are placed by their integer value, whatever their order. The work is
+    bounded by the keys actually present, never by a declared ``n``.
+    """
+    extra = [key for key in w if not _is_index_key(key, n)]
+    missing = None
+    if len(w) - len(extra) < n:
+        # At most len(w) + 1 candidates need checking before a missing index shows up.
+        missing = next(str(i) for i in range(min(n, len(w) + 1)) if str(i) not in w)
+    if missing is None and not extra:
+        return [w[str(i)] for i in range(n)]
+    found = []
+    if missing is not None:
+        found.append(f"key {missing!r} is missing")
+    if extra:
+        shown = ", ".join(_describe(key) for key in extra[:5])
+        more = f" and {len(extra) - 5} more" if len(extra) > 5 else ""
+        found.append(f"unexpected key(s) {shown}{more}")
+    ctx.problem(
+        f"'w' has {len(w)} keys, expected exactly the {n} keys \"0\" to \"{n - 1}\" (sx*sy*depth); "
+        + " and ".join(found) + ".",
+        hint="The file is inconsistent or cut short; was it edited by hand?",
+        **where,
+    )
+    return None
+
+
+def _is_index_key(key: str, n: int) -> bool:
+    """Whether ``key`` is a canonical decimal index below ``n`` ("7", not "07" or "+7")."""
+    return key.isdigit() and key.isascii() and (key == "0" or not key.startswith("0")) and int(key) < n
 
 
 def _report_bad_value(values, ctx, field, element):

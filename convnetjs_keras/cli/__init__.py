@@ -1,9 +1,12 @@
 """The ``convnetjs-keras`` command line.
 
 Each subcommand lives in its own module with ``add_parser(subparsers)`` and
-``run(args) -> int``. Errors in user input print one line and exit with
-``EXIT_INPUT_ERROR``; ``-v`` adds the traceback. Keras and TensorFlow are
-imported only by the commands that need them.
+``run(args) -> int``. An error in user input prints ``error: <message>`` (one
+line, or a list of problems under a summary line) on stderr; ``-v`` adds the
+traceback. Exit statuses: 0 success, 2 usage error (argparse, or a
+``UsageError``), 3 invalid input (any other ``ConvNetJSKerasError``), 1 an
+internal error (a bug in this tool, or out of memory), 130 interrupted.
+Keras and TensorFlow are imported only by the commands that need them.
 """
 
 from __future__ import annotations
@@ -30,6 +33,23 @@ COMMANDS = ["convert", "export", "inspect", "train", "predict", "visualize", "de
 
 def _quiet_tensorflow():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+def _silence_native_stderr():
+    """Send what C++ libraries write to file descriptor 2 (TensorFlow's CUDA
+    probing and absl start-up lines) to /dev/null, while Python's
+    ``sys.stderr`` (warnings, errors, progress) keeps the real stderr."""
+    try:
+        sys.stderr.flush()
+        python_stderr = os.fdopen(os.dup(2), "w", buffering=1, encoding=sys.stderr.encoding or "utf-8",
+                                  errors="backslashreplace")
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        return  # no real file descriptor 2 (e.g. under a test's capture): leave it alone
+    sys.stderr = python_stderr
 
 
 class _VersionAction(argparse.Action):
@@ -72,9 +92,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``) and return the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_request:
+        # argparse exits for --help, --version (status 0) and usage errors (status 2).
+        return exit_request.code if isinstance(exit_request.code, int) else EXIT_USAGE_ERROR
     verbose = getattr(args, "verbose", False)
+    if not verbose:
+        _silence_native_stderr()
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s")
     if not verbose:
         _quiet_tensorflow()
@@ -91,6 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except MemoryError:
+        if verbose:
+            traceback.print_exc()
+        print("error: out of memory (run with -v for the traceback).", file=sys.stderr)
+        return EXIT_INTERNAL_ERROR
     except Exception as error:  # anything else is a bug in this tool
         if verbose:
             traceback.print_exc()

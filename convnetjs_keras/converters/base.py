@@ -110,7 +110,7 @@ class ParseContext:
         value = layer[field]
         if isinstance(value, str):
             self.problem(
-                f"must be a number, found the string {value!r}.",
+                f"must be a number, found the string {_describe(value)}.",
                 field=field,
                 hint="Write it without quotes.",
             )
@@ -144,7 +144,7 @@ class ParseContext:
         value = layer[field]
         if isinstance(value, str):
             self.problem(
-                f"must be a number, found the string {value!r}.",
+                f"must be a number, found the string {_describe(value)}.",
                 field=field,
                 hint="Write it without quotes.",
             )
@@ -161,10 +161,18 @@ class ParseContext:
                 f"must be a number, found {_describe(value)}.", field=field
             )
             return None
+        # A JSON integer of hundreds of digits is a valid int but overflows a float.
+        if isinstance(value, int) and abs(value) > _MAX_FLOAT_INT:
+            self.problem(f"is {_describe(value)}, too large for a 64-bit float.", field=field)
+            return None
         return float(value)
 
 
-def _describe(value) -> str:
+_MAX_FLOAT_INT = int(np.finfo(np.float64).max)
+
+
+def _describe(value, limit: int = 40) -> str:
+    """Return a short description of a JSON value for messages (long values are cut to ``limit`` characters)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -173,7 +181,12 @@ def _describe(value) -> str:
         return "an object"
     if isinstance(value, list):
         return "an array"
-    return repr(value)
+    if isinstance(value, int) and value.bit_length() > 128:
+        return f"an integer of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+    text = repr(value)
+    if isinstance(value, str) and len(text) > limit:
+        text = f"{text[:limit]}...' ({len(value):,} characters)"
+    return text
 
 
 class KerasBuilder:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from convnetjs_keras.converters.base import LayerConverter, LayerSpec, Shape, randn, register
+from convnetjs_keras.converters.base import LayerConverter, LayerSpec, Shape, _describe, randn, register
 from convnetjs_keras.vol import read_vol, vol_json
 
 
@@ -22,9 +22,13 @@ def _decay_multipliers(layer, ctx, default_l1):
 
 
 def _read_filters(layer, ctx, count, filter_shape):
-    filters = layer.get("filters")
+    if "filters" not in layer:
+        ctx.problem("is missing; expected an array of Vol objects, one per output channel.", field="filters")
+        return None
+    filters = layer["filters"]
     if not isinstance(filters, list):
-        ctx.problem("must be an array of Vol objects, one per output channel.", field="filters")
+        ctx.problem(f"must be an array of Vol objects, one per output channel, found {_describe(filters)}.",
+                    field="filters")
         return None
     if len(filters) != count:
         ctx.problem(f"has {len(filters)} filters, expected out_depth = {count}.", field="filters")
@@ -42,7 +46,11 @@ def _read_filters(layer, ctx, count, filter_shape):
 
 
 def _read_biases(layer, ctx, count):
-    return read_vol(layer.get("biases"), ctx, "biases", expect=Shape(1, 1, count))
+    if "biases" not in layer:
+        ctx.problem(f"is missing; expected a Vol of size 1x1x{count} (one bias per output channel).",
+                    field="biases")
+        return None
+    return read_vol(layer["biases"], ctx, "biases", expect=Shape(1, 1, count))
 
 
 def _kernel_regularizer(spec):
