@@ -54,9 +54,9 @@ _PASS_THROUGH_NORM = ("Flatten", "Reshape", "ZeroPadding2D", "Identity", *IDENTI
 class Unsupported(Exception):
     """Raised by a handler when a layer cannot be expressed in ConvNetJS.
 
-    ``reason`` says why, ``fix`` what the user can do instead, and ``layer``
-    names another layer to blame (e.g. the BatchNormalization that a Conv2D
-    cannot absorb) when it is not the layer being handled.
+    ``reason`` explains why and ``fix`` what the user can use instead.
+    ``layer`` is the layer to report when it is not the one being handled,
+    e.g. the BatchNormalization that a padded Conv2D cannot absorb.
     """
 
     def __init__(self, reason: str, fix: str = "", layer=None):
@@ -86,8 +86,8 @@ class ExportState:
 
     ``layout`` is the data format of the Keras tensor while it is a volume.
     ``flat_order`` is set after a ``Flatten`` that ordered the values
-    differently from ConvNetJS: Keras position ``i`` holds ConvNetJS element
-    ``flat_order[i]``.
+    differently from ConvNetJS: Keras position ``i`` contains ConvNetJS
+    element ``flat_order[i]``.
     """
 
     shape: Shape
@@ -136,9 +136,12 @@ def handles(*class_names, becomes: str, notes: str = ""):
 
 def support_table() -> str:
     """Return the Markdown table of exportable Keras layers, from ``HANDLERS``."""
-    rows = ["| Keras layer | ConvNetJS layers | notes |", "|---|---|---|"]
+    names_by_handler: dict[Handler, list[str]] = {}
     for name, handler in HANDLERS.items():
-        rows.append(f"| `{name}` | {handler.becomes} | {handler.notes} |")
+        names_by_handler.setdefault(handler, []).append(f"`{name}`")
+    rows = ["| Keras layer | ConvNetJS layers | notes |", "|---|---|---|"]
+    for handler, names in names_by_handler.items():
+        rows.append(f"| {', '.join(names)} | {handler.becomes} | {handler.notes} |".replace("|  |", "| |"))
     return "\n".join(rows)
 
 
@@ -208,8 +211,8 @@ def _volume_shape(keras_shape, layout) -> Shape:
 
 
 def _keras_flat_order(shape: Shape, layout: str, flatten_format: str) -> np.ndarray | None:
-    """Return which ConvNetJS element each Keras ``Flatten`` output holds, or
-    None when both orders agree.
+    """Return the ConvNetJS element at each position of a Keras ``Flatten``
+    output, or None when both orders agree.
 
     ``layout`` is the tensor's data format; ``Flatten(data_format=
     'channels_first')`` moves axis 1 to the end before flattening.
@@ -290,7 +293,7 @@ def _fold_into_next(state, filters, biases, pad, layer):
 
 def _fold_into_previous(state, scale, shift, layer) -> bool:
     """Fold ``x * scale + shift`` (per output channel) into the conv/fc just
-    emitted, when nothing stands between them. Returns whether it did."""
+    emitted, when no other layer is between them. Returns whether it did."""
     spec = state.foldable
     if spec is None or spec.out_shape.depth != scale.size:
         return False
@@ -389,6 +392,7 @@ def _conv2d(layer, state):
         raise Unsupported(f"dilation_rate {tuple(layer.dilation_rate)}", "ConvNetJS has no dilated convolution")
     if getattr(layer, "groups", 1) != 1:
         raise Unsupported(f"groups={layer.groups}", "ConvNetJS has no grouped convolution")
+
     stride = sh
     pad = state.pending_pad
     state.pending_pad, state.pad_layer = 0, None
@@ -401,6 +405,7 @@ def _conv2d(layer, state):
     if in_shape.depth != in_depth:
         raise Unsupported(f"expects depth {in_depth}, receives {in_shape.depth}")
     out = Shape((in_shape.sx + 2 * pad - sx) // stride + 1, (in_shape.sy + 2 * pad - sy) // stride + 1, out_depth)
+
     # Keras kernel (sy, sx, in_depth, out_depth) -> ConvNetJS filters (out_depth, sy, sx, in_depth)
     filters = np.transpose(kernel, (3, 0, 1, 2))
     biases = bias if bias is not None else np.zeros(out_depth)
@@ -446,7 +451,9 @@ def _dense(layer, state):
 @handles("BatchNormalization", becomes="(folded into a `conv`/`fc`)",
          notes="folded into the Conv2D/Dense before it (no activation between) or after it; see below")
 def _batch_normalization(layer, state):
-    axis = layer.axis if isinstance(layer.axis, int) else (list(layer.axis)[0] if len(layer.axis) == 1 else None)
+    axis = layer.axis
+    if not isinstance(axis, int):
+        axis = list(axis)[0] if len(axis) == 1 else None
     rank = 2 if state.is_vector else 4
     channel_axis = 1 if state.is_vector or state.layout == CHANNELS_FIRST else 3
     if axis is None or axis % rank != channel_axis:
@@ -590,8 +597,8 @@ def trace_chain(tensor, problems: list[Problem]) -> list[ChainStep]:
     """Return the layer calls from the model input to ``tensor``, in order.
 
     Nested models are expanded. A layer with several inputs (a merge) adds a
-    problem to ``problems``; tracing then follows its first input so that
-    the other layers can still be checked.
+    problem to ``problems``. Tracing then follows its first input, so the
+    other layers are still checked.
     """
     import keras
 
@@ -776,10 +783,10 @@ def model_to_net_spec(model, output: str | None = None) -> NetSpec:
 
     Args:
         model: a ``keras.Sequential`` or a single-chain functional model.
-        output: the loss layer to end with when the model does not end in
-            one: ``"softmax"`` (only if it ends in softmax), ``"svm"`` or
-            ``"regression"``; default: softmax when the model ends in a
-            softmax, else regression (the identity, so the raw outputs).
+        output: the loss layer to end with: ``"softmax"`` (only when the
+            model ends in a softmax), ``"svm"`` or ``"regression"``. The
+            default is softmax when the model ends in a softmax, else
+            regression, which outputs the raw values.
 
     Raises:
         UnsupportedLayerError: listing every layer ConvNetJS cannot express,

@@ -13,7 +13,7 @@ registered layers are used, so the model saves and loads with
 
 NOTE: npm ``convnetjs@0.3.0`` divides the sum of the nets' outputs by the
 number of classes instead of the number of nets (``xout.w[d] /= n`` with
-``n = x.w.length``); the GitHub source divides by the number of nets. The
+``n = x.w.length``). The GitHub source divides by the number of nets. The
 predicted label (the argmax) is the same. The Keras model computes the mean,
 as the GitHub source does; multiply by ``nets / classes`` to get npm 0.3.0's
 ``predict_soft`` values.
@@ -33,13 +33,15 @@ AVERAGE_LAYER_NAME = "magicnet_average"
 
 
 def is_magicnet(obj) -> bool:
-    """Whether parsed JSON ``obj`` is a MagicNet file (``nets`` and no ``layers``)."""
+    """Return whether parsed JSON ``obj`` is a MagicNet file (``nets`` and no ``layers``)."""
     return isinstance(obj, dict) and NETS_KEY in obj and "layers" not in obj
 
 
 def is_magicnet_file(path) -> bool:
-    """Whether the JSON file at ``path`` is a MagicNet file; False for any
-    file that cannot be read as JSON (the snapshot reader reports those)."""
+    """Return whether the JSON file at ``path`` is a MagicNet file.
+
+    A file that cannot be read as JSON gives False, so that the snapshot
+    reader reports its problem."""
     try:
         obj, _ = read_json(path)
     except SnapshotFormatError:
@@ -134,7 +136,7 @@ def load_magicnet(path, *, dtype: str = "float32"):
 
 
 def is_magicnet_model(model) -> bool:
-    """Whether ``model`` averages chains that all start at its input."""
+    """Return whether ``model`` averages chains that all start at its input."""
     from convnetjs_keras.export import averaged_chains
 
     return averaged_chains(model) is not None

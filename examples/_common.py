@@ -281,7 +281,7 @@ def fit_passes(model, x: np.ndarray, y: np.ndarray, batch_size: int, passes: int
     for row in panel.rows:
         row = dict(row, epoch=row["examples_seen"] / len(x))
         rows.append(row)
-        logger.info("pass %g/%d: loss %.4f%s", row["epoch"], passes, row["loss"],
+        logger.info("epoch %g/%d: loss %.4f%s", round(row["epoch"], 1), passes, row["loss"],
                     "" if row["accuracy"] is None else f", training accuracy {100 * row['accuracy']:.1f}%")
     return rows, passes
 

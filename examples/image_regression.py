@@ -101,7 +101,7 @@ def plot_painting(original: np.ndarray, painted: np.ndarray, rows, path, title: 
     loss_axes.set_yscale("log")
     loss_axes.set_xlabel("epochs (passes over every pixel)")
     loss_axes.set_ylabel("loss 0.5 |rgb - target|²")
-    loss_axes.set_title("training loss, mean since the previous point")
+    loss_axes.set_title("training loss")
     loss_axes.grid(True, alpha=0.3, which="both")
     figure.suptitle(title)
     _common.save_figure(figure, path, "the original and the painted image side by side, and the training loss")

@@ -547,3 +547,25 @@ def test_problem_list_is_capped():
     lines = str(raised.value).splitlines()
     assert lines[0] == "80 problems found:"
     assert lines[-1] == "  ... and 30 more; fix these first, then run again to see the rest."
+
+
+HUGE = 10**4000  # a valid JSON integer (Python reads up to 4300 digits) far beyond any float
+
+
+@pytest.mark.parametrize("mutation, part", [
+    (layer(0, out_sx=HUGE), "layer 0 (input), field 'out_sx': is an integer of about 4001 digits, larger than "
+                            "9007199254740991"),
+    (layer(3, sx=HUGE), "layer 3 (pool), field 'sx': is an integer of about 4001 digits"),
+    (layer(1, pad=-HUGE), "field 'pad': must be at least 0, found an integer of about 4001 digits"),
+    (layer(4, l2_decay_mul=HUGE), "field 'l2_decay_mul': is an integer of about 4001 digits, too large"),
+    (conv_filter(set_w(2, HUGE)), "'w' [2] is an integer of about 4001 digits, too large for a 64-bit float"),
+], ids=["input size", "pool window", "negative pad", "decay multiplier", "weight"])
+def test_huge_integer_rejected(mutation, part):
+    snapshot = conv_net()
+    mutation(snapshot)
+
+    with pytest.raises(SnapshotFormatError) as raised:
+        load_net_spec(snapshot)
+
+    assert part in str(raised.value)
+    assert len(str(raised.value)) < 2000

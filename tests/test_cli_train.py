@@ -362,6 +362,20 @@ def test_distribute_without_module_rejected(tmp_path, capsys):
     assert "--distribute mirrored is not available" in line
 
 
+def test_distribute_mirrored_trains_on_cpu(tmp_path, caplog):
+    import importlib.util
+
+    if importlib.util.find_spec("convnetjs_keras.distribute") is None:
+        pytest.skip("convnetjs_keras.distribute is missing")
+    data = _write_npz(tmp_path, count=16)
+    out = tmp_path / "out"
+    assert main(["train", str(_write_network(tmp_path)), "--data", str(data), "--epochs", "1", "--out", str(out),
+                 "--distribute", "mirrored"]) == 0
+    assert _read_history(out / "history.csv")[1][:2] == ["1", "16"]
+    x, _ = _classification_data(count=4, seed=5)
+    _assert_snapshot_matches_keras(out, x)
+
+
 def test_epochs_must_be_positive(capsys):
     assert main(["train", "net.js", "--data", "d.npz", "--epochs", "0", "--out", "out"]) == 2
     assert "invalid value '0'; expected a positive integer" in capsys.readouterr().err

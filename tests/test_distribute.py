@@ -228,8 +228,8 @@ def _request(tmp_path: Path, name: str, runs: list, *, dtype: str = "float64", *
 
 
 def _environment(backend: str, **extra) -> dict:
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", **extra)
-    env.pop("TF_CONFIG", None)
+    env = {key: value for key, value in os.environ.items() if key != "TF_CONFIG"}
+    env.update(KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", **extra)
     return env
 
 

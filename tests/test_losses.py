@@ -32,12 +32,13 @@ def gradient(loss, y_true, y_pred):
 
 
 def logit_gradient(loss, labels, logits):
-    """Gradient of the summed loss with respect to the logits feeding keras.layers.Softmax."""
+    """Gradient of the batch-mean loss (``loss(...)``, dtype cast included) with respect to
+    the logits feeding keras.layers.Softmax."""
     logits = tf.constant(logits)
     with tf.GradientTape() as tape:
         tape.watch(logits)
         probs = keras.layers.Softmax(dtype="float64")(logits)
-        total = tf.reduce_sum(loss.call(tf.constant(labels), probs))
+        total = loss(tf.constant(labels), probs)
     return tape.gradient(total, logits).numpy()
 
 
@@ -61,17 +62,24 @@ def test_softmax_loss_accepts_column_labels():
 
 
 def test_softmax_gradient_near_certainty_is_not_clipped():
-    # p[y] is within 1e-7 of 1, where Keras' own crossentropy clips and returns no gradient.
+    # p[y] is within 1e-7 of 1, where a clipped crossentropy has no gradient.
     logits = np.array([[20.0, 0.0, 0.0]])
     labels = np.array([0.0])
-    probs = softmax(logits)
-    expected = probs - np.array([[1.0, 0.0, 0.0]])  # ConvNetJS: -(indicator - p)
+    expected = softmax(logits) - np.array([[1.0, 0.0, 0.0]])  # ConvNetJS: -(indicator - p)
 
-    ours = logit_gradient(ConvNetJSSoftmaxLoss(dtype="float64"), labels, logits)
-    builtin = logit_gradient(keras.losses.SparseCategoricalCrossentropy(dtype="float64"), labels, logits)
+    grad = logit_gradient(ConvNetJSSoftmaxLoss(dtype="float64"), labels, logits)
 
-    np.testing.assert_allclose(ours, expected, rtol=1e-6)
-    assert np.all(builtin == 0.0)
+    np.testing.assert_allclose(grad, expected, rtol=1e-6)
+
+
+def test_builtin_crossentropy_clips_cast_probabilities():
+    # Why ConvNetJSSoftmaxLoss exists: Keras' float32 loss on a float64 model's
+    # softmax casts the probabilities, loses the logits and clips them.
+    logits = np.array([[20.0, 0.0, 0.0]])
+
+    grad = logit_gradient(keras.losses.SparseCategoricalCrossentropy(dtype="float32"), np.array([0.0]), logits)
+
+    np.testing.assert_array_equal(grad, [[0.0, 0.0, 0.0]])
 
 
 def test_softmax_loss_rejects_one_hot_labels():

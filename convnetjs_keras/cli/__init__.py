@@ -12,6 +12,7 @@ Keras and TensorFlow are imported only by the commands that need them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
@@ -36,20 +37,63 @@ def _quiet_tensorflow():
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
+class _CurrentStderrHandler(logging.StreamHandler):
+    """A handler writing to whatever ``sys.stderr`` is at the time of each record."""
+
+    def __init__(self):
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+def _configure_logging(verbose: bool) -> None:
+    root = logging.getLogger()
+    handler = next((h for h in root.handlers if isinstance(h, _CurrentStderrHandler)), None)
+    if handler is None:
+        handler = _CurrentStderrHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        root.addHandler(handler)
+    level = logging.DEBUG if verbose else logging.INFO
+    root.setLevel(level)
+    handler.setLevel(level)
+
+
+@contextlib.contextmanager
 def _silence_native_stderr():
     """Send what C++ libraries write to file descriptor 2 (TensorFlow's CUDA
-    probing and absl start-up lines) to /dev/null, while Python's
-    ``sys.stderr`` (warnings, errors, progress) keeps the real stderr."""
+    probing and absl start-up lines) to /dev/null while the command runs;
+    Python's ``sys.stderr`` (warnings, errors, progress) keeps the real
+    stderr. Does nothing when ``sys.stderr`` is not file descriptor 2 (e.g.
+    under pytest's capture)."""
     try:
+        if sys.stderr.fileno() != 2:
+            raise ValueError("sys.stderr is not file descriptor 2")
         sys.stderr.flush()
+        saved_fd = os.dup(2)
         python_stderr = os.fdopen(os.dup(2), "w", buffering=1, encoding=sys.stderr.encoding or "utf-8",
                                   errors="backslashreplace")
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-        os.close(devnull)
     except (OSError, ValueError, AttributeError):
-        return  # no real file descriptor 2 (e.g. under a test's capture): leave it alone
+        yield
+        return
+    original = sys.stderr
+    os.dup2(devnull, 2)
+    os.close(devnull)
     sys.stderr = python_stderr
+    try:
+        yield
+    finally:
+        python_stderr.flush()
+        sys.stderr = original
+        os.dup2(saved_fd, 2)
+        os.close(saved_fd)
+        python_stderr.close()
 
 
 class _VersionAction(argparse.Action):
@@ -100,11 +144,14 @@ def main(argv: list[str] | None = None) -> int:
         # argparse exits for --help, --version (status 0) and usage errors (status 2).
         return exit_request.code if isinstance(exit_request.code, int) else EXIT_USAGE_ERROR
     verbose = getattr(args, "verbose", False)
-    if not verbose:
-        _silence_native_stderr()
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s")
+    _configure_logging(verbose)
     if not verbose:
         _quiet_tensorflow()
+    with contextlib.nullcontext() if verbose else _silence_native_stderr():
+        return _run_command(parser, args, verbose)
+
+
+def _run_command(parser, args, verbose: bool) -> int:
     if getattr(args, "_run", None) is None:
         parser.print_help()
         return EXIT_USAGE_ERROR

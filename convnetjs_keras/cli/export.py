@@ -72,7 +72,11 @@ def read_sample(path, keras_shape, layout):
     try:
         with np.load(path, allow_pickle=False) as archive:
             names = list(archive.files)
-            name = "x" if "x" in names else (names[0] if len(names) == 1 else None)
+            name = None
+            if "x" in names:
+                name = "x"
+            elif len(names) == 1:
+                name = names[0]
             x = None if name is None else np.asarray(archive[name], np.float64)
     except (OSError, ValueError, TypeError) as error:
         # TypeError: np.load returned a plain array (a .npy file), which is no context manager.

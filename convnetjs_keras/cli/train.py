@@ -148,7 +148,10 @@ def run(args) -> int:
     options = _trainer_options(args, kind)
     logger.info("trainer: %s", json.dumps(options.to_dict()))
 
-    with _distribute_scope(args.distribute):
+    with _distribute_scope(args.distribute) as replicas:
+        if replicas is not None:
+            # Raises DistributionError unless each replica gets an equal slice of every batch.
+            replicas.per_replica_batch_size(options.batch_size)
         model, x, y, validation = _prepare(args, augmentation, options)
         history_rows, seconds = _fit(args, model, x, y, validation, augmentation, options)
 
@@ -303,10 +306,10 @@ def _distribute_scope(kind: str):
             raise ConvNetJSKerasError(Problem(
                 f"--distribute {kind} is not available in this installation (convnetjs_keras.distribute "
                 "is missing).", hint="Use --distribute none.")) from None
-        yield
+        yield None
         return
-    with strategy_scope(kind):
-        yield
+    with strategy_scope(kind) as replicas:
+        yield replicas
 
 
 def _prepare(args, augmentation, options):
@@ -349,6 +352,8 @@ def _prepare(args, augmentation, options):
     if task == "classification":
         metrics.insert(0, keras.metrics.SparseCategoricalAccuracy(name="accuracy"))
     steps = args.steps_per_execution or _auto_steps_per_execution(options.batch_size)
+    # More steps than an epoch has would make Keras report step numbers past the epoch's end.
+    steps = min(steps, math.ceil(x.shape[0] / options.batch_size))
     compile_like_convnetjs(model, options, metrics=metrics, steps_per_execution=steps)
     logger.info("%s: %s examples for training%s; %s, %d outputs; batch size %d, steps per execution %d",
                 args.data, f"{x.shape[0]:,}",

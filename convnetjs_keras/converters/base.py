@@ -121,7 +121,8 @@ class ParseContext:
                 field=field,
             )
             return None
-        if not math.isfinite(value) or value != int(value):
+        # math.isfinite raises OverflowError for an int beyond the float range.
+        if not isinstance(value, int) and (not math.isfinite(value) or value != int(value)):
             self.problem(
                 f"must be a whole number, found {value!r}.", field=field
             )
@@ -129,7 +130,14 @@ class ParseContext:
         value = int(value)
         if value < minimum:
             self.problem(
-                f"must be at least {minimum}, found {value}.", field=field
+                f"must be at least {minimum}, found {_describe(value)}.", field=field
+            )
+            return None
+        if value > MAX_SAFE_INTEGER:
+            self.problem(
+                f"is {_describe(value)}, larger than {MAX_SAFE_INTEGER}, the largest whole number a "
+                "JavaScript number holds exactly.", field=field,
+                hint="No ConvNetJS network has such a size; the file is corrupt or was edited by hand.",
             )
             return None
         return value
@@ -169,6 +177,9 @@ class ParseContext:
 
 
 _MAX_FLOAT_INT = int(np.finfo(np.float64).max)
+
+# 2**53 - 1: whole numbers above it are not exact in a JavaScript number (an IEEE 754 double).
+MAX_SAFE_INTEGER = 2**53 - 1
 
 
 def _describe(value, limit: int = 40) -> str:

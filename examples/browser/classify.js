@@ -28,10 +28,12 @@
   async function loadNet(url) {
     const response = await fetch(url);
     if (!response.ok) {
-      throw new Error(`could not load ${url}: HTTP ${response.status}`);
+      throw new Error(`failed to load ${url}: HTTP ${response.status}`);
     }
     const json = await response.json();
-    // A MagicNet file ({"nets": [...]}) is loaded by convnetjs.MagicNet instead.
+    if (Array.isArray(json.nets)) {
+      throw new Error(`${url} is a MagicNet file; this page runs a single network (net.toJSON())`);
+    }
     if (!Array.isArray(json.layers)) {
       throw new Error(`${url} is not a ConvNetJS snapshot: it has no "layers" list`);
     }
@@ -44,12 +46,12 @@
     return new Promise((resolve, reject) => {
       const image = new Image();
       image.onload = () => resolve(image);
-      image.onerror = () => reject(new Error(`could not load the image ${url}`));
+      image.onerror = () => reject(new Error(`failed to load the image ${url}`));
       image.src = url;
     });
   }
 
-  // Returns a convnetjs.Vol of the network's input size holding pixel / 255 - 0.5.
+  // Returns a convnetjs.Vol of the network's input size containing pixel / 255 - 0.5.
   function imageToVol(image, net) {
     const input = net.layers[0];
     const sx = input.out_sx;
