@@ -279,8 +279,8 @@ def _fold_into_next(state, filters, biases, pad, layer):
         raise Unsupported(
             f"cannot be folded into {layer.name!r}, which pads with zeros: the padded cells would be "
             "normalized in Keras but stay 0 in ConvNetJS",
-            "place the BatchNormalization directly after a Conv2D/Dense without activation, or use "
-            "padding='valid' in the next Conv2D", layer=affine.layer)
+            "place it directly after a Conv2D/Dense without activation, or use padding='valid' in the next "
+            "Conv2D", layer=affine.layer)
     scale, shift = affine.scale, affine.shift
     if affine.per_channel and filters.ndim == 2:
         # A per-channel affine on a volume that was flattened since: element j
@@ -676,8 +676,8 @@ def _input_state(keras_shape, layout) -> ExportState:
 
 
 def _resync(state, step):
-    """After a layer that could not be handled, continue from its Keras output
-    shape so that later layers are checked against the right volume."""
+    """Set ``state`` to the Keras output shape of a layer that failed, so
+    that later layers are checked against the right volume."""
     shape = step.output_shape
     state.pending_pad, state.pending_affine, state.flat_order, state.foldable = 0, None, None, None
     if len(shape) == 1 and shape[0] is not None:

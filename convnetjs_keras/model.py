@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,33 @@ def _check_dtype(dtype):
         raise ValueError(f"dtype must be 'float32' or 'float64'. Received: dtype={dtype!r}")
 
 
+def _warn_if_float64_is_partial(dtype: str) -> None:
+    """Warn when the Keras backend computes a float64 model partly in float32.
+
+    Checked with Keras 3.15: JAX stores float64 variables as float32 unless
+    64-bit types are enabled, and on PyTorch ``keras.ops.matmul`` (so every
+    ``Dense`` layer) returns float32 for float64 inputs.
+    """
+    import keras
+
+    if dtype != "float64":
+        return
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        if jax.config.jax_enable_x64:
+            return
+        reason = ("JAX's 64-bit types are disabled, so it computes in float32. Set JAX_ENABLE_X64=1 before "
+                  "starting Python.")
+    elif backend == "torch":
+        reason = (f"Keras {keras.__version__} on PyTorch computes Dense layers in float32, so results match "
+                  "ConvNetJS only to float32 precision. Use KERAS_BACKEND=tensorflow or jax for float64.")
+    else:
+        return
+    warnings.warn(f"dtype='float64' on Keras' {backend} backend: {reason}", stacklevel=4)
+
+
 def build_model(net: NetSpec, dtype: str = "float32", name: str | None = None):
     """Return a ``keras.Sequential`` that computes what ``net`` computes.
 
@@ -34,6 +62,7 @@ def build_model(net: NetSpec, dtype: str = "float32", name: str | None = None):
     import keras
 
     _check_dtype(dtype)
+    _warn_if_float64_is_partial(dtype)
     shape = net.input_shape
     builder = KerasBuilder(shape, dtype)
     for spec in net.layers[1:]:
@@ -111,9 +140,18 @@ def to_snapshot(model, *, output: str | None = None, digits: int | None = None,
                             extra={"convnetjs_keras_version": __version__})
 
 
-def save_snapshot(model, path, *, overwrite: bool = True, **kwargs) -> None:
-    """Write ``to_snapshot(model, **kwargs)`` to ``path`` atomically."""
-    from convnetjs_keras.files import atomic_write_bytes
-    from convnetjs_keras.snapshot import dumps_snapshot
+def save_snapshot(model, path, *, overwrite: bool = True, output: str | None = None, digits: int | None = None,
+                  typed_array_objects: bool = False) -> None:
+    """Write ``to_snapshot(model, ...)`` to ``path`` atomically, as compact JSON.
 
-    atomic_write_bytes(path, dumps_snapshot(to_snapshot(model, **kwargs)), overwrite=overwrite)
+    ``fastjson.write_snapshot`` streams the file one layer at a time, so the
+    weights never exist as Python lists; the arguments are those of
+    ``to_snapshot``.
+    """
+    from convnetjs_keras.export import model_to_net_spec
+    from convnetjs_keras.fastjson import write_snapshot
+    from convnetjs_keras.version import __version__
+
+    net = model_to_net_spec(model, output=output)
+    write_snapshot(path, net, digits=digits, typed_array_objects=typed_array_objects,
+                   extra={"convnetjs_keras_version": __version__}, overwrite=overwrite)

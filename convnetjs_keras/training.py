@@ -333,7 +333,8 @@ def make_optimizer(trainer_options, *, accumulate_gradients: bool = False):
     from convnetjs_keras.optimizers import ConvNetJSAdam
 
     options = _as_options(trainer_options)
-    eps = options.resolved_eps
+    eps = np.float64(options.resolved_eps)
+    ro = np.float64(options.ro)
     extra = {}
     if accumulate_gradients and options.batch_size > 1:
         extra["gradient_accumulation_steps"] = options.batch_size
@@ -351,11 +352,11 @@ def make_optimizer(trainer_options, *, accumulate_gradients: bool = False):
     if method == "adagrad":
         return keras.optimizers.Adagrad(options.learning_rate, initial_accumulator_value=0.0, epsilon=eps, **extra)
     if method == "windowgrad":
-        return keras.optimizers.RMSprop(options.learning_rate, rho=options.ro, momentum=0.0, epsilon=eps,
+        return keras.optimizers.RMSprop(options.learning_rate, rho=ro, momentum=0.0, epsilon=eps,
                                         centered=False, **extra)
     if method == "adadelta":
         # ConvNetJS's adadelta has no learning rate; Keras multiplies its step by 1.0.
-        return keras.optimizers.Adadelta(1.0, rho=options.ro, epsilon=eps, **extra)
+        return keras.optimizers.Adadelta(1.0, rho=ro, epsilon=eps, **extra)
     if method == "adam":
         if options.adam_variant == "keras":
             return keras.optimizers.Adam(options.learning_rate, beta_1=np.float64(options.beta1),
@@ -501,6 +502,7 @@ def decay_loss(model, trainer_options=None) -> dict[str, float]:
     rates come from ``trainer_options`` or, when it is None, from the
     regularizers (set by ``compile_like_convnetjs``).
     """
+    import keras
     import numpy as np
 
     from convnetjs_keras.regularizers import ConvNetJSDecay
@@ -516,7 +518,7 @@ def decay_loss(model, trainer_options=None) -> dict[str, float]:
             continue
         l1_rate = regularizer.l1_decay if options is None else options.l1_decay
         l2_rate = regularizer.l2_decay if options is None else options.l2_decay
-        kernel = np.asarray(layer.kernel, dtype=np.float64)
+        kernel = keras.ops.convert_to_numpy(layer.kernel).astype(np.float64)
         l2_total += l2_rate * regularizer.l2_decay_mul * float(np.sum(kernel * kernel)) / 2.0
         l1_total += l1_rate * regularizer.l1_decay_mul * float(np.sum(np.abs(kernel)))
     return {"l2_decay_loss": l2_total, "l1_decay_loss": l1_total}

@@ -13,7 +13,7 @@ Data, the first that is available:
    from https://www.cs.toronto.edu/~kriz/cifar.html, or an .npz file with
    ``x`` (N, 32, 32, 3) pixel values 0..255 and ``y`` (N,) labels 0..9, and
    optionally ``x_test`` and ``y_test``;
-2. keras.datasets.cifar10, downloaded (170 MB) unless --offline or --fast;
+2. keras.datasets.cifar10, downloaded (about 170 MB) unless --offline or --fast;
 3. with --fast only: a synthetic stand-in of generated striped images, which
    checks that the script works but says nothing about CIFAR-10.
 
@@ -59,12 +59,14 @@ SHIFT = 2
 
 NO_DATA_MESSAGE = """\
 no CIFAR-10 data: keras.datasets.cifar10 {reason} and --data was not given.
-Download the "CIFAR-10 python version" (cifar-10-python.tar.gz, 163 MB) from
+Download the "CIFAR-10 python version" (cifar-10-python.tar.gz, about 170 MB) from
 https://www.cs.toronto.edu/~kriz/cifar.html, unpack it with
     tar xzf cifar-10-python.tar.gz
 and run
     python examples/cifar10.py --data cifar-10-batches-py
 To check that the script works without the data, run it with --fast."""
+
+NO_DOWNLOAD_OFFLINE = "was not downloaded because of --offline"
 
 logger = logging.getLogger("examples")
 
@@ -147,20 +149,34 @@ def synthetic_images(count: int, rng: np.random.Generator) -> tuple[np.ndarray, 
     return np.clip(images, 0, 255).astype(np.uint8), labels.astype(np.int64)
 
 
-def load_data(args) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
-    """Return training and test images (pixel values 0..255), labels and a description of the source."""
+def find_cifar10(args) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str] | None:
+    """Return CIFAR-10 from --data or keras.datasets, or None when neither is available.
+
+    The result is training images, training labels, test images, test labels
+    (pixel values 0..255, labels 0..9) and a description of the source.
+    keras.datasets is tried only without --data, --offline and --fast.
+    """
     if args.data is not None:
         if args.data.is_dir():
             return (*read_cifar_folder(args.data, args.examples), f"CIFAR-10 python version in {args.data}")
         if args.data.is_file():
             return (*read_npz(args.data, args.test_examples), f"images and labels in {args.data}")
         _common.fail(f"--data {args.data}: not found; expected the cifar-10-batches-py folder or an .npz file.")
-    if not args.offline and not args.fast:
-        loaded = _common.download_keras_dataset("cifar10")
-        if loaded is not None:
-            (x_train, y_train), (x_test, y_test) = loaded
-            return x_train, y_train.reshape(-1).astype(np.int64), x_test, y_test.reshape(-1).astype(np.int64), \
-                "keras.datasets.cifar10"
+    if args.offline or args.fast:
+        return None
+    loaded = _common.download_keras_dataset("cifar10")
+    if loaded is None:
+        return None
+    (x_train, y_train), (x_test, y_test) = loaded
+    return x_train, y_train.reshape(-1).astype(np.int64), x_test, y_test.reshape(-1).astype(np.int64), \
+        "keras.datasets.cifar10"
+
+
+def load_data(args) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+    """Return ``find_cifar10(args)``, else the synthetic stand-in with --fast, else exit with status 2."""
+    found = find_cifar10(args)
+    if found is not None:
+        return found
     if args.fast:
         logger.warning("NOTE: --fast without --data uses a SYNTHETIC stand-in for CIFAR-10 (generated striped "
                        "images in 10 classes). It checks that the script works; its accuracy says nothing about "
@@ -168,8 +184,7 @@ def load_data(args) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str
         x, y = synthetic_images(args.examples + args.test_examples, np.random.default_rng(args.seed))
         return (x[:args.examples], y[:args.examples], x[args.examples:], y[args.examples:],
                 "synthetic stand-in (generated striped images, not CIFAR-10)")
-    reason = "was not downloaded because of --offline" if args.offline else "could not be downloaded"
-    _common.fail(NO_DATA_MESSAGE.format(reason=reason))
+    _common.fail(NO_DATA_MESSAGE.format(reason=NO_DOWNLOAD_OFFLINE if args.offline else "could not be downloaded"))
 
 
 def initial_model(args):
@@ -202,6 +217,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.fast:
         args.epochs, args.examples, args.test_examples = 1, 400, 200
+    if args.data is None and args.offline and not args.fast:
+        _common.fail(NO_DATA_MESSAGE.format(reason=NO_DOWNLOAD_OFFLINE))  # before the slow import of Keras
     out = _common.start(args, NAME)
     clock = _common.Stopwatch()
 

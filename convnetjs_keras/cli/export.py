@@ -22,7 +22,7 @@ def add_parser(subparsers):
                     '({"nets": [...]}). Every layer ConvNetJS cannot express is listed before anything is '
                     "written.")
     parser.add_argument("model", metavar="MODEL", help=".keras file, or model.json with --weights")
-    parser.add_argument("out", metavar="OUT.json", help="snapshot file to write")
+    parser.add_argument("out", metavar="OUT.json", help="snapshot (or MagicNet) file to write")
     parser.add_argument("--weights", metavar="FILE.weights.h5", help="weights of a model.json")
     parser.add_argument("--output", choices=("softmax", "svm", "regression"),
                         help="loss layer to end with when the model does not end in one (default: softmax "

@@ -44,6 +44,16 @@ def run(args) -> int:
 
         from convnetjs_keras.snapshot import load_net_spec
 
+        from convnetjs_keras.magicnet import is_magicnet_file, parse_magicnet
+        from convnetjs_keras.snapshot import read_json
+
+        if args.key is None and is_magicnet_file(args.model):
+            obj, label = read_json(Path(args.model))
+            nets = parse_magicnet(obj, label)
+            for number, net in enumerate(nets):
+                print(f"MagicNet member {number} of {len(nets)} (predictions are averaged):")
+                print(net_table(net))
+            return 0
         net = load_net_spec(Path(args.model), key=args.key)
     elif kind == "network-text":
         from convnetjs_keras.layer_defs import net_spec_from_layer_defs
