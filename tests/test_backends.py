@@ -76,9 +76,6 @@ NETWORKS = {
     ],
 }
 
-pytestmark_backend = pytest.mark.backend_independent
-
-
 def _model_from_convnetjs(name: str, dtype: str = DTYPE):
     snapshot = node_make_layers(NETWORKS[name], seed=3)
     return snapshot, from_snapshot(snapshot, dtype=dtype)
@@ -419,6 +416,7 @@ def test_keras_file_loads_under_every_backend(tmp_path):
             assert result["loss"] == "ConvNetJSSoftmaxLoss", f"{source} -> {target}"
 
 
+@pytest.mark.backend_independent
 def test_float64_warning_names_backend():
     layer_defs = [{"type": "input", "out_sx": 1, "out_sy": 1, "out_depth": 2}, {"type": "softmax", "num_classes": 2}]
     with warnings.catch_warnings(record=True) as caught:
