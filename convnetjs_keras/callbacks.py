@@ -55,7 +55,7 @@ class CostLoss(keras.metrics.Mean):
         if isinstance(loss, dict):
             loss = keras.losses.deserialize(loss)
         if not isinstance(loss, keras.losses.Loss):
-            raise ValueError(f"loss must be a keras.losses.Loss. Received: loss={loss!r}")
+            raise TypeError(f"loss must be a keras.losses.Loss. Received: loss={loss!r}")
         self.loss = loss
 
     def update_state(self, y_true, y_pred, sample_weight=None):

@@ -276,21 +276,18 @@ def dumps_w(values: np.ndarray, *, typed_array_object: bool = False) -> bytes:
     ``Float64Array``.
     """
     flat = np.ascontiguousarray(values, dtype=np.float64).ravel()
-    if orjson is not None:
-        text = orjson.dumps(flat, option=orjson.OPT_SERIALIZE_NUMPY)
-    else:
-        text = json.dumps(flat.tolist(), separators=(",", ":")).encode("ascii")
-    if not typed_array_object:
-        return text
-    if flat.size == 0:
-        return b"{}"
-    numbers = text[1:-1].split(b",")
-    keys = [b'"%d":' % i for i in range(len(numbers))]
-    return b"{" + b",".join(map(bytes.__add__, keys, numbers)) + b"}"
+    if orjson is None:
+        if typed_array_object:
+            return json.dumps(dict(zip(_index_keys(flat.size), flat.tolist())), separators=(",", ":")).encode()
+        return json.dumps(flat.tolist(), separators=(",", ":")).encode("ascii")
+    if typed_array_object:
+        # Python floats and numpy float64 values are formatted by the same shortest round-trip routine.
+        return orjson.dumps(dict(zip(_index_keys(flat.size), flat.tolist())))
+    return orjson.dumps(flat, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def write_snapshot(path, net, *, digits: int | None = None, typed_array_objects: bool = False,
-                   extra: dict | None = None, overwrite: bool = True) -> None:
+                   extra: dict | None = None, overwrite: bool = True, fsync: bool = True) -> None:
     """Write ``net_spec_to_json(net, ...)`` to ``path`` as compact JSON, streaming.
 
     The file holds the same JSON values as ``dumps_snapshot(net_spec_to_json(
@@ -299,7 +296,8 @@ def write_snapshot(path, net, *, digits: int | None = None, typed_array_objects:
     at a time are turned into text. Numbers are spelled as orjson writes
     them (``1e-7``, where Python writes ``1e-07``), which every JSON parser
     reads as the same float64. The file is written beside ``path`` and
-    renamed into place when complete.
+    renamed into place when complete, after ``os.fsync`` unless ``fsync``
+    is False (then the file may be lost or empty after a power failure).
 
     Networks with a NaN or infinite weight are passed to the checked writer,
     ``dumps_snapshot``, which raises for them.
@@ -353,8 +351,9 @@ def write_snapshot(path, net, *, digits: int | None = None, typed_array_objects:
                 raise ValueError("extra fields cannot replace 'layers'")
             handle.write(b"," + _dumps(str(key)) + b":" + _dumps(value))
         handle.write(b"}")
-        handle.flush()
-        os.fsync(handle.fileno())
+        if fsync:
+            handle.flush()
+            os.fsync(handle.fileno())
 
 
 def _dumps(value) -> bytes:

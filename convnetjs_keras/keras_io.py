@@ -32,6 +32,10 @@ def custom_objects() -> dict:
 
     objects.update(LOSSES)
     objects.update(OPTIMIZERS)
+    # The train command's metric, so that its model.keras loads with compile=True.
+    from convnetjs_keras.callbacks import CostLoss
+
+    objects["CostLoss"] = CostLoss
     return objects
 
 

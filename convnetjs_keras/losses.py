@@ -74,11 +74,11 @@ class ConvNetJSSoftmaxLoss(_ConvNetJSLoss):
     ``y`` the class index. This is ConvNetJS's ``SoftmaxLayer.backward``. The
     probabilities are not clipped. Keras' built-in crossentropy computes from
     the logits when it can find them (TensorFlow backend, probabilities
-    straight from a softmax), and otherwise clips the probabilities to
-    ``[1e-7, 1 - 1e-7]``: on JAX and PyTorch, and after a dtype cast such as
-    a float32 loss on a float64 model. Clipping zeroes the gradient of every
-    example whose ``p[y]`` is above ``1 - 1e-7``, where ConvNetJS still
-    applies ``p - onehot(y)``.
+    straight from a softmax). Otherwise it clips the probabilities to
+    ``[1e-7, 1 - 1e-7]``, which happens on JAX and PyTorch and after a dtype
+    cast such as a float32 loss on a float64 model. Clipping zeroes the
+    gradient of every example whose ``p[y]`` is above ``1 - 1e-7``, where
+    ConvNetJS still applies ``p - onehot(y)``.
 
     NOTE: a probability that underflows to exactly 0 gives an infinite loss
     (as in ConvNetJS) and NaN gradients (ConvNetJS still applies -1 to that

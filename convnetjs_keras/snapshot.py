@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from convnetjs_keras import converters
-from convnetjs_keras.converters.base import LayerSpec, ParseContext, Shape, _describe
+from convnetjs_keras.converters.base import MAX_SAFE_INTEGER, LayerSpec, ParseContext, Shape, _describe
 from convnetjs_keras.errors import Problem, SnapshotFormatError
 
 logger = logging.getLogger(__name__)
@@ -326,7 +326,9 @@ def _declared_out_shape(layer: dict) -> Shape | None:
     for value in sizes:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return None
-        if not math.isfinite(value) or value < 1 or value != int(value):
+        if isinstance(value, float) and (not math.isfinite(value) or value != int(value)):
+            return None
+        if not 1 <= value <= MAX_SAFE_INTEGER:
             return None
     return Shape(*(int(value) for value in sizes))
 

@@ -1,9 +1,9 @@
 """Train a Keras model the way ConvNetJS's ``Trainer`` would.
 
-``TrainerOptions`` holds the options of ``new convnetjs.Trainer(net, options)``,
-``make_optimizer`` and ``make_loss`` give the matching Keras optimizer and
-loss, and ``compile_like_convnetjs`` compiles a model with both and with
-ConvNetJS's weight decay. ``model.fit(x, y, batch_size=options.batch_size)``
+``TrainerOptions`` contains the options of ``new convnetjs.Trainer(net,
+options)``. ``make_optimizer`` and ``make_loss`` return the matching Keras
+optimizer and loss, and ``compile_like_convnetjs`` compiles a model with both
+and with ConvNetJS's weight decay. ``model.fit(x, y, batch_size=options.batch_size)``
 then updates the weights as ConvNetJS's ``trainer.train(x, y)`` does, one
 example per call, when the number of examples is a multiple of the batch
 size (see "Batches" below).
@@ -52,6 +52,14 @@ Training with a Keras batch size ``b`` other than the trainer's ``B`` gives
 updates of ``b`` examples whose decay is ``l2_decay / B`` per update instead
 of ``l2_decay / b``. Compile again with ``batch_size=b`` in the options
 (ConvNetJS's trainer would then also use ``b``) or fit with ``batch_size=B``.
+
+Precision: ConvNetJS computes in float64, so build the model with
+``dtype="float64"``. Keras keeps the learning rate in ``floatx`` and turns
+Python-float hyperparameters (``rho``, ``eps``) into ``floatx`` tensors
+inside its optimizers, so for exact parity also call
+``keras.config.set_floatx("float64")`` before compiling. With float32
+``floatx`` single weights drift by up to about 1e-4 relative over 40
+updates (docs/training.md has the measurements).
 """
 
 from __future__ import annotations
@@ -149,9 +157,9 @@ class TrainerOptions:
         a warning that names the closest known key. Numbers written as
         strings, booleans and nulls are errors (ConvNetJS would compute with
         them). A method that the ``version`` lacks is an error naming the
-        closest method, unless ``fallback_to_sgd`` is True: then, as
-        ConvNetJS does silently, it trains with SGD and the same momentum,
-        and a warning says so.
+        closest method, unless ``fallback_to_sgd`` is True. Then the
+        options select SGD with the same momentum, as ConvNetJS does
+        silently, and a warning is issued.
 
         Args:
             options: the options object; None means all defaults.
@@ -286,7 +294,9 @@ def _check_values(values: Mapping[str, Any], source=None) -> list[Problem]:
         elif not math.isfinite(value):
             problem(name, f"is {value}; expected a finite number.")
         elif value < low or value > high or (value == low and not low_ok) or (value == high and not high_ok):
-            interval = ("[" if low_ok else "(") + f"{low:g}, {high:g}" + ("]" if high_ok else ")")
+            opening = "[" if low_ok else "("
+            closing = "]" if high_ok else ")"
+            interval = f"{opening}{low:g}, {high:g}{closing}"
             problem(name, f"is {value!r}; expected a number in {interval}.", _RANGE_HINTS.get(name))
 
     if "batch_size" in values:
@@ -312,9 +322,9 @@ def _as_options(trainer_options) -> TrainerOptions:
 def make_optimizer(trainer_options, *, accumulate_gradients: bool = False):
     """Return the Keras optimizer that updates weights as ConvNetJS's method does.
 
-    See the table in this module's docstring. The optimizer sees the batch
-    mean of the gradients plus the decay term of ``ConvNetJSDecay``, which
-    is ConvNetJS's ``(sum of gradients + decay) / batch_size``.
+    See the table in this module's docstring. The optimizer receives the
+    batch mean of the gradients plus the decay term of ``ConvNetJSDecay``,
+    which is ConvNetJS's ``(sum of gradients + decay) / batch_size``.
 
     Args:
         trainer_options: a ``TrainerOptions``, or a dict for
@@ -333,8 +343,7 @@ def make_optimizer(trainer_options, *, accumulate_gradients: bool = False):
     from convnetjs_keras.optimizers import ConvNetJSAdam
 
     options = _as_options(trainer_options)
-    eps = np.float64(options.resolved_eps)
-    ro = np.float64(options.ro)
+    eps = options.resolved_eps
     extra = {}
     if accumulate_gradients and options.batch_size > 1:
         extra["gradient_accumulation_steps"] = options.batch_size
@@ -342,7 +351,7 @@ def make_optimizer(trainer_options, *, accumulate_gradients: bool = False):
     # Keras' SGD and Adam pass momentum and betas through ops.cast(), which
     # rounds a Python float to float32 before casting it to a float64
     # variable's dtype. A numpy float64 (a float subclass) stays exact.
-    # NOTE: a reloaded optimizer holds Python floats again.
+    # NOTE: a reloaded optimizer stores Python floats again.
     momentum = np.float64(options.momentum)
     method = options.method
     if method == "sgd":
@@ -352,11 +361,11 @@ def make_optimizer(trainer_options, *, accumulate_gradients: bool = False):
     if method == "adagrad":
         return keras.optimizers.Adagrad(options.learning_rate, initial_accumulator_value=0.0, epsilon=eps, **extra)
     if method == "windowgrad":
-        return keras.optimizers.RMSprop(options.learning_rate, rho=ro, momentum=0.0, epsilon=eps,
+        return keras.optimizers.RMSprop(options.learning_rate, rho=options.ro, momentum=0.0, epsilon=eps,
                                         centered=False, **extra)
     if method == "adadelta":
         # ConvNetJS's adadelta has no learning rate; Keras multiplies its step by 1.0.
-        return keras.optimizers.Adadelta(1.0, rho=ro, epsilon=eps, **extra)
+        return keras.optimizers.Adadelta(1.0, rho=options.ro, epsilon=eps, **extra)
     if method == "adam":
         if options.adam_variant == "keras":
             return keras.optimizers.Adam(options.learning_rate, beta_1=np.float64(options.beta1),
@@ -450,9 +459,9 @@ def compile_like_convnetjs(model, trainer_options, *, accumulate_gradients: bool
     """Compile ``model`` to train as ``new convnetjs.Trainer(net, trainer_options)``.
 
     Sets the trainer's ``l1_decay``, ``l2_decay`` and ``batch_size`` on the
-    ``ConvNetJSDecay`` kernel regularizer of every Conv2D and Dense layer,
-    adding one with ConvNetJS's default multipliers (``l1_decay_mul=0``,
-    ``l2_decay_mul=1``) where a kernel has no regularizer; a layer with
+    ``ConvNetJSDecay`` kernel regularizer of every Conv2D and Dense layer.
+    A kernel without a regularizer gets one with ConvNetJS's default
+    multipliers (``l1_decay_mul=0``, ``l2_decay_mul=1``), and a layer with
     another regularizer keeps it, with a warning. Then compiles with
     ``make_optimizer`` and ``make_loss``, and a ``"accuracy"`` metric
     (``SparseCategoricalAccuracy``) for softmax and svm outputs. Fit with

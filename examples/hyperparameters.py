@@ -186,7 +186,7 @@ def markdown_table(rows: list[dict], base: Setting | None, task: Task, args) -> 
         "accuracy.",
         "",
         "| setting | learning rate | momentum | batch size | L2 decay | training accuracy | validation accuracy "
-        "| gap | best validation accuracy (epoch) | seconds |",
+        "| gap (points) | best validation accuracy (epoch) | seconds |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
@@ -212,8 +212,9 @@ def findings_text(rows: list[dict], base: Setting | None) -> list[str]:
                 groups.setdefault(row[key], []).append(row)
             if len(groups) < 2:
                 continue
-            summary = {value: (np.mean([r["train_accuracy"] for r in group]),
-                               np.mean([r["validation_accuracy"] for r in group])) for value, group in groups.items()}
+            summary = {value: (float(np.mean([r["train_accuracy"] for r in group])),
+                               float(np.mean([r["validation_accuracy"] for r in group])))
+                       for value, group in groups.items()}
             how = "mean over the other hyperparameters"
         else:
             chosen = [row for row in rows
@@ -222,7 +223,8 @@ def findings_text(rows: list[dict], base: Setting | None) -> list[str]:
                 continue
             summary = {row[key]: (row["train_accuracy"], row["validation_accuracy"]) for row in chosen}
             how = "others at the base setting"
-        parts = [f"{value:g}: training {100 * train:.1f}%, validation {100 * validation:.1f}%"
+        parts = [f"{value:g}: training {100 * train:.1f}%, validation {100 * validation:.1f}% "
+                 f"(gap {100 * (train - validation):.1f} points)"
                  for value, (train, validation) in sorted(summary.items())]
         best = max(summary, key=lambda value: summary[value][1])
         lines.append(f"- **{LABELS[key]}** ({how}): " + "; ".join(parts)
@@ -231,6 +233,8 @@ def findings_text(rows: list[dict], base: Setting | None) -> list[str]:
 
 
 def plot_results(rows: list[dict], histories: list[tuple[str, object]], path: Path, title: str) -> None:
+    from matplotlib.ticker import MaxNLocator
+
     figure, axes = _common.new_figure(14, 5.2, columns=2)
     bar_axes, curve_axes = axes[0]
     positions = np.arange(len(rows))
@@ -238,12 +242,12 @@ def plot_results(rows: list[dict], histories: list[tuple[str, object]], path: Pa
     bar_axes.bar(positions + 0.2, [row["validation_accuracy"] for row in rows], width=0.4,
                  label="validation accuracy")
     bar_axes.set_xticks(positions, [row["varied"] for row in rows], rotation=35, ha="right", fontsize="small")
-    bar_axes.set_ylim(0, 1.05)
+    bar_axes.set_ylim(0, 1.15)
     bar_axes.set_xlabel("setting (change from the base setting)")
     bar_axes.set_ylabel("accuracy after the last epoch")
     bar_axes.set_title("training vs validation accuracy per setting")
     bar_axes.grid(True, axis="y", alpha=0.3)
-    bar_axes.legend(loc="lower right")
+    bar_axes.legend(loc="upper center", ncols=2)
 
     for index, (label, history) in enumerate(histories):
         epochs = np.arange(1, len(history.train) + 1)
@@ -252,6 +256,7 @@ def plot_results(rows: list[dict], histories: list[tuple[str, object]], path: Pa
         curve_axes.plot(epochs, history.validation, color=colour, marker="o", label=label)
     curve_axes.plot([], [], color="gray", linestyle="--", label="(dashed: training)")
     curve_axes.set_xlabel("epoch")
+    curve_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     curve_axes.set_ylabel("accuracy")
     curve_axes.set_title("validation (solid) and training (dashed) accuracy by epoch")
     curve_axes.grid(True, alpha=0.3)

@@ -126,7 +126,7 @@ def test_keras_file_round_trip(name, tmp_path):
 
 @pytest.mark.backend_independent
 def test_dropout_training_keeps_values_unscaled():
-    layer = ConvNetJSDropout(0.25, seed=7)
+    layer = ConvNetJSDropout(0.25, seed=7, dtype=DTYPE)
     x = np.random.default_rng(0).uniform(1.0, 2.0, size=(64, 32)).astype(DTYPE)
 
     trained = keras.ops.convert_to_numpy(layer(x, training=True))

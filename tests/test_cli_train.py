@@ -98,14 +98,19 @@ def _trainer_line(caplog):
 
 
 def _run_error(argv, capsys):
-    """Run the CLI, expecting an input error; return the error line."""
+    """Run the CLI, expecting an input error; return the error line.
+
+    Info lines logged before the error (such as the trainer options) may precede it.
+    """
     status = main(argv)
     captured = capsys.readouterr()
     assert status == 3, captured.err
     lines = captured.err.strip().splitlines()
-    assert len(lines) == 1, captured.err
-    assert lines[0].startswith("error: ")
-    return lines[0]
+    error_lines = [line for line in lines if line.startswith("error: ")]
+    assert len(error_lines) == 1, captured.err
+    assert lines[-1] == error_lines[0], captured.err
+    assert "Traceback" not in captured.err
+    return error_lines[0]
 
 
 # ---------------------------------------------------------------------------

@@ -65,8 +65,8 @@ def _npz(tmp_path, name="data.npz", **arrays):
 
 @pytest.mark.parametrize(
     "x_shape",
-    [(6, 4, 3, 2), (6, 24), (6, 4, 3, 2)],
-    ids=["nhwc", "flat-vectors", "same-again"],
+    [(6, 4, 3, 2), (6, 24)],
+    ids=["nhwc", "flat-vectors"],
 )
 def test_npz_examples_reshape_to_input(tmp_path, x_shape):
     x = np.arange(np.prod(x_shape), dtype=np.float64).reshape(x_shape)

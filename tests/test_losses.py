@@ -44,7 +44,7 @@ def logit_gradient(loss, labels, logits):
 
 # --- softmax ------------------------------------------------------------------------------------
 
-def test_softmax_loss_is_negative_log_of_true_probability():
+def test_softmax_loss_is_true_class_nll():
     probs = softmax(np.array([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]]))
     labels = np.array([1.0, 0.0])
 
@@ -61,7 +61,7 @@ def test_softmax_loss_accepts_column_labels():
                                   per_example(loss, np.array([2.0, 1.0]), probs))
 
 
-def test_softmax_gradient_near_certainty_is_not_clipped():
+def test_softmax_gradient_not_clipped_near_one():
     # p[y] is within 1e-7 of 1, where a clipped crossentropy has no gradient.
     logits = np.array([[20.0, 0.0, 0.0]])
     labels = np.array([0.0])
@@ -106,7 +106,7 @@ def test_hinge_gradient_is_multiclass_hinge():
     np.testing.assert_array_equal(grad, [[-2.0, 0.0, 1.0, 1.0]])
 
 
-def test_hinge_margin_of_exactly_zero_has_no_gradient():
+def test_hinge_zero_margin_has_no_gradient():
     # ConvNetJS tests `x[i] - x[y] + 1 > 0`, so a zero margin is not a violation.
     scores = np.array([[1.0, 0.0]])
 
@@ -140,7 +140,7 @@ def test_regression_skips_nan_targets():
     np.testing.assert_array_equal(grad, [[0.0, -5.0, 0.0]])
 
 
-def test_regression_accepts_flat_targets_for_one_output():
+def test_regression_accepts_flat_targets():
     outputs = np.array([[1.0], [2.0]])
 
     values = per_example(ConvNetJSRegressionLoss(dtype="float64"), np.array([0.0, 4.0]), outputs)

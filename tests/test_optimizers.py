@@ -26,7 +26,7 @@ FC_NET = [
 
 # --- TrainerOptions -----------------------------------------------------------------------------
 
-def test_trainer_options_defaults_are_convnetjs_defaults():
+def test_options_defaults_match_convnetjs():
     options = TrainerOptions()
 
     assert options.to_dict() == {
@@ -47,7 +47,7 @@ def test_from_dict_reads_convnetjs_options():
     assert (options.method, options.batch_size, options.l2_decay, options.ro) == ("adadelta", 20, 0.001, 0.95)
 
 
-def test_from_dict_accepts_integral_float_batch_size():
+def test_integral_float_batch_size_accepted():
     assert TrainerOptions.from_dict({"batch_size": 4.0}).batch_size == 4
 
 
@@ -73,7 +73,7 @@ def test_npm_version_rejects_github_only_methods(method):
         TrainerOptions.from_dict({"method": method}, version="npm-0.3.0")
 
 
-def test_number_written_as_string_is_rejected_with_hint():
+def test_quoted_number_rejected_with_hint():
     with pytest.raises(TrainerOptionError, match=r"train.json, field 'learning_rate': is the string '0.01'; "
                                                  r"expected a number\. Write it without quotes: 0.01\."):
         TrainerOptions.from_dict({"learning_rate": "0.01"}, source="train.json")
@@ -145,7 +145,7 @@ def test_accumulate_gradients_sets_accumulation_steps():
 
 # --- ConvNetJSAdam ------------------------------------------------------------------------------
 
-def test_convnetjs_adam_counts_examples_and_multiplies_correction():
+def test_adam_correction_counts_examples():
     batch_size, lr, beta1, beta2, eps = 3, 0.05, 0.9, 0.999, 1e-8
     gradients = [np.array([0.3, -1.2]), np.array([0.1, 0.4]), np.array([-0.5, 2.0])]
     variable = keras.Variable(np.array([1.0, -2.0]), dtype="float64")
@@ -164,7 +164,7 @@ def test_convnetjs_adam_counts_examples_and_multiplies_correction():
         np.testing.assert_allclose(keras.ops.convert_to_numpy(variable), expected, rtol=1e-14)
 
 
-def test_convnetjs_adam_config_round_trip():
+def test_adam_config_round_trip():
     optimizer = ConvNetJSAdam(0.002, beta_1=0.8, beta_2=0.99, epsilon=1e-6, batch_size=7)
 
     restored = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
@@ -179,14 +179,14 @@ def test_convnetjs_adam_config_round_trip():
     ({"beta_1": 1.5}, r"beta_1 must be between 0 and 1\. Received: beta_1=1.5"),
     ({"epsilon": -1.0}, r"epsilon must be non-negative\. Received: epsilon=-1.0"),
 ])
-def test_convnetjs_adam_rejects_invalid_arguments(kwargs, message):
+def test_adam_rejects_invalid_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ConvNetJSAdam(**kwargs)
 
 
 # --- compile_like_convnetjs ---------------------------------------------------------------------
 
-def test_compile_sets_decay_rates_and_keeps_multipliers():
+def test_compile_sets_rates_keeps_multipliers():
     model = from_layer_defs(FC_NET, seed=0)
 
     compile_like_convnetjs(model, {"l1_decay": 0.01, "l2_decay": 0.1, "batch_size": 8})
@@ -200,7 +200,7 @@ def test_compile_sets_decay_rates_and_keeps_multipliers():
     assert all(layer.kernel.regularizer is layer.kernel_regularizer for layer in dense)
 
 
-def test_compile_adds_decay_to_hand_built_layers():
+def test_compile_adds_decay_to_plain_layers():
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Softmax()])
 
     compile_like_convnetjs(model, {"l2_decay": 0.5, "batch_size": 2})
@@ -212,7 +212,7 @@ def test_compile_adds_decay_to_hand_built_layers():
     np.testing.assert_allclose(float(sum(model.losses)), 0.5 * np.sum(kernel ** 2) / 2 / 2, rtol=1e-6)
 
 
-def test_compile_keeps_foreign_regularizer_with_warning():
+def test_compile_keeps_foreign_regularizer():
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, kernel_regularizer="l2", name="d"),
                               keras.layers.Softmax()])
 
@@ -241,7 +241,7 @@ def test_lazy_package_exports_training_api():
     assert convnetjs_keras.TrainerOptions is TrainerOptions
 
 
-def test_custom_objects_include_losses_and_optimizer():
+def test_custom_objects_include_training_classes():
     objects = custom_objects()
 
     assert objects["ConvNetJSAdam"] is ConvNetJSAdam
@@ -265,7 +265,7 @@ def test_decay_loss_matches_convnetjs_report():
     assert stats[0]["l2_decay_loss"] == 0.0
 
 
-def test_decay_loss_reads_rates_from_compiled_model():
+def test_decay_loss_reads_compiled_rates():
     model = from_layer_defs(FC_NET, seed=0, dtype="float64")
     compile_like_convnetjs(model, {"l2_decay": 0.2})
 
@@ -281,7 +281,7 @@ def test_decay_loss_reads_rates_from_compiled_model():
     ([{"type": "svm", "num_classes": 3}], {"method": "windowgrad", "batch_size": 2}, ConvNetJSHingeLoss),
     ([{"type": "regression", "num_neurons": 3}], {"method": "sgd", "l1_decay": 0.01}, ConvNetJSRegressionLoss),
 ], ids=["softmax-adam", "svm-windowgrad", "regression-sgd"])
-def test_compiled_model_resumes_training_after_keras_round_trip(tmp_path, net_tail, trainer, loss_class):
+def test_compiled_model_resumes_after_reload(tmp_path, net_tail, trainer, loss_class):
     layer_defs = [{"type": "input", "out_sx": 1, "out_sy": 1, "out_depth": 4},
                   {"type": "fc", "num_neurons": 5, "activation": "tanh"}, *net_tail]
     rng = np.random.default_rng(1)
@@ -304,3 +304,18 @@ def test_compiled_model_resumes_training_after_keras_round_trip(tmp_path, net_ta
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         restored.predict(x, verbose=0)
+
+
+@pytest.mark.parametrize("method", ["sgd", "nesterov", "adagrad", "windowgrad", "adadelta", "adam", "adam-keras"])
+def test_float32_model_trains_each_method(method):
+    options = {"method": "adam", "adam_variant": "keras"} if method == "adam-keras" else {"method": method}
+    model = from_layer_defs(FC_NET, seed=0)
+    before = model.get_weights()
+    compile_like_convnetjs(model, {**options, "batch_size": 2, "l2_decay": 0.01})
+
+    model.fit(np.ones((4, 4), dtype="float32"), np.array([0, 1, 2, 0]), batch_size=2, verbose=0)
+
+    after = model.get_weights()
+    assert all(w.dtype == np.float32 for w in after)
+    assert all(np.all(np.isfinite(w)) for w in after)
+    assert any(not np.array_equal(a, b) for a, b in zip(after, before))

@@ -83,8 +83,8 @@ def add_parser(subparsers):
     parser = subparsers.add_parser(
         "train", help="train a network as ConvNetJS's trainer would and export it",
         description="Train a ConvNetJS network with Keras, updating the weights as ConvNetJS's Trainer does "
-                    "(method, batch size, L1/L2 decay), and write OUT/model.keras, OUT/snapshot.json (for "
-                    "ConvNetJS), OUT/history.csv and OUT/training.png. Each epoch logs what the ConvNetJS demo "
+                    "(method, batch size, L1/L2 decay), and write DIR/model.keras, DIR/snapshot.json (for "
+                    "ConvNetJS), DIR/history.csv and DIR/training.png. Each epoch logs what the ConvNetJS demo "
                     "panel shows: loss, L2 decay loss, training and validation accuracy, examples seen and "
                     "time per example.")
     parser.add_argument("net", metavar="NET", help="ConvNetJS snapshot (.json), .keras file, model.json (with "
@@ -95,6 +95,7 @@ def add_parser(subparsers):
     parser.add_argument("--epochs", required=True, type=_positive_int, metavar="N", help="passes over the data")
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="output folder, created if missing; existing outputs are kept unless --force")
+
     trainer = parser.add_mutually_exclusive_group()
     trainer.add_argument("--trainer", metavar="OPTIONS",
                          help="trainer options as JSON or a JavaScript object, e.g. "
@@ -106,6 +107,7 @@ def add_parser(subparsers):
     parser.add_argument("--batch-size", type=_positive_int, metavar="N",
                         help="examples per weight update; replaces the trainer's batch_size (default: the "
                              "trainer's batch_size, 1 when no trainer options are given, as in ConvNetJS)")
+
     validation = parser.add_mutually_exclusive_group()
     validation.add_argument("--validation-split", type=_fraction, metavar="F",
                             help="hold out this fraction of DATA, chosen at random (fixed by --seed), for "
@@ -116,6 +118,7 @@ def add_parser(subparsers):
                              "(shift up to N pixels, zero fill), flip (mirror left-right with probability 1/2), "
                              "crop=N (random N x N window of larger images; validation uses the centre "
                              "window); combine with commas, e.g. shift=2,flip")
+
     add_model_arguments(parser)
     parser.add_argument("--seed", type=int, metavar="N",
                         help="seed for weight initialization, shuffling, augmentation, dropout and "
@@ -372,7 +375,7 @@ def _split(x, y, fraction, seed, source):
     from convnetjs_keras.errors import DataError
 
     count = x.shape[0]
-    held_out = int(round(count * fraction))
+    held_out = round(count * fraction)
     if held_out < 1 or held_out >= count:
         raise DataError(Problem(f"has {count} examples; --validation-split {fraction} leaves "
                                 f"{count - held_out} for training and {held_out} for validation.", source=source,

@@ -9,15 +9,20 @@
 //   load --in FILE
 //        time readFileSync + JSON.parse + net.fromJSON
 //        -> {seconds, read_s, parse_s, from_json_s, peak_rss_bytes, rss_before_bytes}
-//   write --in FILE --out FILE
+//   write --in FILE --out FILE [--fsync 1]
 //        load FILE, then time JSON.stringify(net.toJSON()) + writeFileSync
-//        -> {seconds, stringify_s, peak_rss_bytes, rss_before_bytes}
+//        (+ fsync with --fsync 1) -> {seconds, stringify_s, peak_rss_bytes, rss_before_bytes}
 //   train --net NAME --examples N --batch-size B [--warmup N] [--seed N]
 //        time trainer.train(x, y) on N random examples, after a warm-up
 //        -> {seconds, examples, examples_per_s}
 //   forward --net NAME --examples N [--warmup N] [--seed N]
 //        time net.forward(x, false) on N random examples -> same fields as train
+//   layer-defs --net NAME
+//        -> {layer_defs, trainer}: the definitions the other modes build
 //
+// Every timed result also has cpu_s, the CPU time of the timed part (user +
+// system), which other processes on a busy machine disturb less than the
+// wall-clock seconds.
 // NAME is one of the networks in NETWORKS below. Inputs are uniform random
 // numbers in [0, 1) from a seeded generator, and labels are random classes:
 // ConvNetJS's loops do the same work whatever the values.
@@ -78,6 +83,16 @@ const NETWORKS = {
       { type: 'input', out_sx: 1, out_sy: 1, out_depth: 784 },
       { type: 'fc', num_neurons: 2048, activation: 'relu' },
       { type: 'fc', num_neurons: 2048, activation: 'relu' },
+      { type: 'softmax', num_classes: 10 },
+    ],
+    trainer: { method: 'adadelta', batch_size: 20 },
+    classes: 10,
+  },
+  // About 200,000 weights: a 5.5 MB snapshot for the quick mode of the benchmarks.
+  fc_small: {
+    layerDefs: [
+      { type: 'input', out_sx: 1, out_sy: 1, out_depth: 784 },
+      { type: 'fc', num_neurons: 256, activation: 'relu' },
       { type: 'softmax', num_classes: 10 },
     ],
     trainer: { method: 'adadelta', batch_size: 20 },
@@ -162,6 +177,11 @@ function seconds(start) {
   return s + ns / 1e9;
 }
 
+function cpuSeconds(start) {
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / 1e6;
+}
+
 function peakRssBytes() {
   return process.resourceUsage().maxRSS * 1024;
 }
@@ -182,8 +202,14 @@ function makeSnapshot(options) {
   return { bytes: Buffer.byteLength(text), parameters: countParameters(net), seconds: seconds(start) };
 }
 
+function layerDefs(options) {
+  const spec = network(options);
+  return { layer_defs: spec.layerDefs, trainer: spec.trainer };
+}
+
 function loadNet(file) {
   const start = process.hrtime();
+  const cpuStart = process.cpuUsage();
   const text = fs.readFileSync(file, 'utf8');
   const readS = seconds(start);
   const json = JSON.parse(text);
@@ -191,14 +217,15 @@ function loadNet(file) {
   const net = new convnetjs.Net();
   net.fromJSON(json);
   const total = seconds(start);
-  return { net: net, seconds: total, read_s: readS, parse_s: parseS, from_json_s: total - readS - parseS };
+  return { net: net, seconds: total, cpu_s: cpuSeconds(cpuStart), read_s: readS, parse_s: parseS,
+           from_json_s: total - readS - parseS };
 }
 
 function load(options) {
   const before = process.memoryUsage().rss;
   const result = loadNet(options.in);
   const out = {
-    seconds: result.seconds, read_s: result.read_s, parse_s: result.parse_s,
+    seconds: result.seconds, cpu_s: result.cpu_s, read_s: result.read_s, parse_s: result.parse_s,
     from_json_s: result.from_json_s, peak_rss_bytes: peakRssBytes(), rss_before_bytes: before,
   };
   // Keep the net alive until the peak has been read.
@@ -213,11 +240,20 @@ function write(options) {
   }
   const before = process.memoryUsage().rss;
   const start = process.hrtime();
+  const cpuStart = process.cpuUsage();
   const text = JSON.stringify(net.toJSON());
   const stringifyS = seconds(start);
-  fs.writeFileSync(options.out, text);
-  return { seconds: seconds(start), stringify_s: stringifyS, peak_rss_bytes: peakRssBytes(),
-           rss_before_bytes: before };
+  const fd = fs.openSync(options.out, 'w');
+  try {
+    fs.writeSync(fd, text);
+    if (options.fsync === '1') {
+      fs.fsyncSync(fd);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return { seconds: seconds(start), cpu_s: cpuSeconds(cpuStart), stringify_s: stringifyS,
+           bytes: Buffer.byteLength(text), peak_rss_bytes: peakRssBytes(), rss_before_bytes: before };
 }
 
 function randomExamples(net, count, classes, random) {
@@ -247,11 +283,12 @@ function timeLoop(options, step) {
     step.run(prepared, examples[i % examples.length]);
   }
   const start = process.hrtime();
+  const cpuStart = process.cpuUsage();
   for (let i = 0; i < count; i++) {
     step.run(prepared, examples[i]);
   }
   const elapsed = seconds(start);
-  return { seconds: elapsed, examples: count, examples_per_s: count / elapsed };
+  return { seconds: elapsed, cpu_s: cpuSeconds(cpuStart), examples: count, examples_per_s: count / elapsed };
 }
 
 const TRAIN_STEP = {
@@ -270,6 +307,7 @@ const FORWARD_STEP = {
 
 const MODES = {
   'make-snapshot': makeSnapshot,
+  'layer-defs': layerDefs,
   load: load,
   write: write,
   train: function (options) { return timeLoop(options, TRAIN_STEP); },

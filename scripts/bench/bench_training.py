@@ -1,0 +1,187 @@
+"""Training speed: ConvNetJS's Trainer in Node against Keras, examples per second.
+
+Networks: the CIFAR-10 and MNIST demo networks of ConvNetJS (see
+js/convnetjs_bench.js). Keras models come from ``from_layer_defs`` and are
+compiled by ``compile_like_convnetjs`` with the demos' trainer options
+(adadelta, l2_decay) and the batch size measured, so both sides do the same
+updates. Inputs are uniform random numbers, labels random classes.
+
+Measured:
+
+- CIFAR-10 at batch 128, with the FLOPs per second next to the float32
+  matmul ceiling measured in the same process, and the convolution kernels
+  alone at batch 128 (the bound they set on examples per second);
+- CIFAR-10 at batch 4 and MNIST at batch 20 (the demos' own batch sizes),
+  with and without ``steps_per_execution``.
+
+Usage: python scripts/bench/bench_training.py --threads 1 [--quick] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+
+# Updates run per call of the compiled train function; measured best of 1, 4,
+# 8, 16 and 50 on the 2-core machine in docs/benchmarks.md.
+STEPS_PER_EXECUTION = {128: 8, 20: 50, 4: 50}
+
+
+def keras_examples_per_second(layer_defs, trainer, batch_size, steps_per_execution, examples, rounds):
+    """Time ``model.fit`` over ``examples`` random examples, once per round, after a warm-up fit."""
+    import numpy as np
+
+    import convnetjs_keras as ck
+    from convnetjs_keras.training import compile_like_convnetjs
+
+    model = ck.from_layer_defs(layer_defs, seed=1)
+    options = dict(trainer, batch_size=batch_size, version="npm-0.3.0")
+    compile_like_convnetjs(model, options, steps_per_execution=steps_per_execution)
+    rng = np.random.default_rng(1)
+    x = rng.random((examples, *model.input_shape[1:]), dtype=np.float32)
+    y = rng.integers(0, layer_defs[-1]["num_classes"], examples)
+    warmup = batch_size * steps_per_execution
+    model.fit(x[:warmup], y[:warmup], batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+
+    def one_round():
+        with common.Timer() as timer:
+            model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+        return examples / timer.wall, examples / timer.cpu
+
+    return one_round
+
+
+def compare_training(name, net, batch_size, steps_per_execution, *, node_examples, keras_examples, rounds,
+                     target=None, note="", flops=None, ceiling=None):
+    layer_defs, trainer = common.network_definition(net)
+    # Whole updates only, so Keras never runs a partial last batch.
+    chunk = batch_size * steps_per_execution
+    keras_examples = max(chunk, keras_examples // chunk * chunk)
+    keras_round = keras_examples_per_second(layer_defs, trainer, batch_size, steps_per_execution,
+                                            keras_examples, rounds)
+    convnetjs = {"wall": [], "cpu": []}
+    python = {"wall": [], "cpu": []}
+    for _ in range(rounds):
+        result = common.node("train", net=net, examples=node_examples, batch_size=batch_size)
+        convnetjs["wall"].append(result["examples_per_s"])
+        convnetjs["cpu"].append(result["examples"] / result["cpu_s"])
+        wall, cpu = keras_round()
+        python["wall"].append(wall)
+        python["cpu"].append(cpu)
+    extra = {"batch_size": batch_size, "steps_per_execution": steps_per_execution,
+             "keras_examples": keras_examples, "node_examples": node_examples}
+    if flops is not None:
+        extra["flops_per_example"] = flops
+        for clock in ("wall", "cpu"):
+            rate = common.median(python[clock]) * flops / 1e9
+            extra[f"gflops_{clock}"] = rate
+            if ceiling is not None:
+                extra[f"ceiling_fraction_{clock}"] = rate / ceiling[f"python_{clock}"]
+    result = common.comparison(name, "examples/s", convnetjs, python, higher_is_better=True, target=target,
+                               note=note, extra=extra)
+    common.print_result(result)
+    return result
+
+
+def conv_kernel_bound(net, batch_size, rounds):
+    """Time the model's Conv2D kernels alone (forward, filter and input gradients) for one batch.
+
+    The first layer's input gradient is left out, as in training. The
+    result is the examples per second that training could reach if
+    everything else (bias, activations, pooling, loss, optimizer, Keras)
+    took no time.
+    """
+    import tensorflow as tf
+
+    import convnetjs_keras as ck
+
+    layer_defs, _ = common.network_definition(net)
+    model = ck.from_layer_defs(layer_defs, seed=1)
+    convs = [layer for layer in model.layers if isinstance(layer, tf.keras.layers.Conv2D)
+             or type(layer).__name__ == "Conv2D"]
+    steps = []
+    for position, layer in enumerate(convs):
+        x = tf.random.normal((batch_size, *layer.input.shape[1:]))
+        kernel = tf.convert_to_tensor(layer.kernel)
+        strides = [1, *layer.strides, 1]
+        padding = layer.padding.upper()
+        dy = tf.random.normal((batch_size, *layer.output.shape[1:]))
+        steps.append(tf.function(lambda x=x, k=kernel, s=strides, p=padding: tf.nn.conv2d(x, k, s, p)))
+        steps.append(tf.function(lambda x=x, k=kernel, dy=dy, s=strides, p=padding: tf.raw_ops.Conv2DBackpropFilter(
+            input=x, filter_sizes=tf.shape(k), out_backprop=dy, strides=s, padding=p)))
+        if position > 0:
+            steps.append(tf.function(lambda x=x, k=kernel, dy=dy, s=strides, p=padding: tf.raw_ops.Conv2DBackpropInput(
+                input_sizes=tf.shape(x), filter=k, out_backprop=dy, strides=s, padding=p)))
+    for step in steps:
+        step().numpy()
+    values = {"wall": [], "cpu": []}
+    repeats = 5
+    for _ in range(rounds):
+        with common.Timer() as timer:
+            for _ in range(repeats):
+                for step in steps:
+                    output = step()
+            output.numpy()
+        values["wall"].append(batch_size * repeats / timer.wall)
+        values["cpu"].append(batch_size * repeats / timer.cpu)
+    result = common.measurement(f"{net} conv kernels alone, batch {batch_size} (bound)", "examples/s", values,
+                                note="Conv2D forward + filter and input gradients only")
+    common.print_result(result)
+    return result
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1, help="TensorFlow threads (default 1)")
+    parser.add_argument("--quick", action="store_true", help="tiny runs that only check the script works")
+    parser.add_argument("--rounds", type=int, default=common.MIN_ROUNDS, help="rounds per comparison (min 3)")
+    parser.add_argument("--json", help="write the results to this JSON file")
+    args = parser.parse_args(argv)
+    common.pin_threads(args.threads)
+    rounds = max(args.rounds, common.MIN_ROUNDS)
+    scale = 0.05 if args.quick else 1.0
+
+    def count(examples):
+        return max(8, int(examples * scale))
+
+    layer_defs, _ = common.network_definition("cifar10")
+    flops = common.conv_net_flops(layer_defs)["training"]
+    ceiling = common.matmul_ceiling(rounds, size=512 if args.quick else 2048)
+    common.print_result(ceiling)
+    results = [ceiling]
+    threads = f"{args.threads} thread{'s' if args.threads > 1 else ''}"
+    results.append(compare_training(
+        f"train CIFAR-10 batch 128, {threads}", "cifar10", 128, STEPS_PER_EXECUTION[128],
+        node_examples=count(200), keras_examples=count(6144), rounds=rounds, target=180.0, flops=flops,
+        ceiling=ceiling, note=f"steps_per_execution={STEPS_PER_EXECUTION[128]}"))
+    results.append(conv_kernel_bound("cifar10", 128, rounds))
+    if not args.quick:
+        results.append(compare_training(
+            f"train CIFAR-10 batch 128, {threads}, steps_per_execution=1", "cifar10", 128, 1,
+            node_examples=count(200), keras_examples=count(6144), rounds=rounds, flops=flops, ceiling=ceiling,
+            note="before: one update per call"))
+    for net, batch_size, target, node_examples, keras_examples in (
+            ("cifar10", 4, 60.0, 200, 4000), ("mnist", 20, 50.0, 600, 16000)):
+        label = "CIFAR-10" if net == "cifar10" else "MNIST"
+        spe = STEPS_PER_EXECUTION[batch_size]
+        results.append(compare_training(
+            f"train {label} batch {batch_size} (demo), {threads}", net, batch_size, spe,
+            node_examples=count(node_examples), keras_examples=count(keras_examples), rounds=rounds,
+            target=target, note=f"adadelta, steps_per_execution={spe}"))
+        if not args.quick:
+            results.append(compare_training(
+                f"train {label} batch {batch_size} (demo), {threads}, steps_per_execution=1", net, batch_size,
+                1, node_examples=count(node_examples), keras_examples=count(keras_examples // 4), rounds=rounds,
+                note="before: one update per call"))
+    if args.json:
+        common.write_results(args.json, results, threads=args.threads, quick=args.quick)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
