@@ -125,9 +125,9 @@ class _Scanner:
     object of numbers and makes anything nested fail to parse.
     """
 
-    def __init__(self, handle, block_size: int = BLOCK_SIZE):
+    def __init__(self, handle, block_size: int | None = None):
         self.handle = handle
-        self.block_size = block_size
+        self.block_size = block_size or BLOCK_SIZE
         self.buffer = bytearray()
         self.position = 0
         self.at_end = False
@@ -252,9 +252,17 @@ def _parse_w(buffer: bytearray, start: int, end: int) -> np.ndarray:
 
 
 def _index_keys(count: int) -> list[str]:
+    """Return the keys "0" .. str(count - 1).
+
+    With orjson the strings come from orjson itself, which caches short keys,
+    so comparing them with a parsed object's keys mostly compares identities.
+    """
     keys = _KEYS_CACHE.get(count)
     if keys is None:
-        keys = [str(i) for i in range(count)]
+        if orjson is not None:
+            keys = list(orjson.loads(b"{" + b",".join(b'"%d":0' % i for i in range(count)) + b"}"))
+        else:
+            keys = [str(i) for i in range(count)]
         if len(_KEYS_CACHE) > 64:
             _KEYS_CACHE.clear()
         _KEYS_CACHE[count] = keys

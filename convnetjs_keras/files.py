@@ -5,7 +5,7 @@ target, named ``.<target name>.<random>.partial<suffix>``, then flushed to
 disk and renamed over the target with ``os.replace``. Readers therefore see
 the old file or the complete new one, never a part. When the writer raises,
 the temporary file is removed. When the process is killed (SIGKILL, power
-loss) the temporary file can remain; the target is then absent or unchanged,
+loss), the temporary file can remain. The target is then absent or unchanged,
 and the ``.partial`` file may be deleted.
 """
 
@@ -68,9 +68,10 @@ _WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS,
 
 
 class atomic_path:
-    """Context manager yielding a temporary path beside ``path``; on success
-    the temporary file is flushed to disk and renamed to ``path``, on error it
-    is removed and ``path`` is left as it was.
+    """Context manager yielding a temporary path beside ``path``.
+
+    On success the temporary file is flushed to disk and renamed to ``path``.
+    On error it is removed, and ``path`` is left as it was.
 
     Use it for writers that take a file name (``model.save``, ``savefig``).
     The temporary name keeps the last two suffixes of ``path``

@@ -157,4 +157,5 @@ def _make_predict_function(model):
     def forward_numpy(batch):
         return forward(batch).numpy()
 
+    forward_numpy.tf_function = forward  # for inspection, e.g. experimental_get_tracing_count()
     return forward_numpy

@@ -3,7 +3,7 @@
 
 Loading always uses ``safe_mode=True``: a ``Lambda`` layer (which carries
 Python bytecode) or an unknown custom object is rejected with its name.
-Before Keras sees a file, ``check_model_config`` walks the model
+Before Keras reads a file, ``check_model_config`` walks the model
 configuration and lists every Lambda layer, every class from a module other
 than Keras or convnetjs_keras and every custom object that is not
 registered, so one error names them all.

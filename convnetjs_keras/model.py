@@ -26,31 +26,27 @@ def _check_dtype(dtype):
         raise ValueError(f"dtype must be 'float32' or 'float64'. Received: dtype={dtype!r}")
 
 
-def _warn_if_float64_is_partial(dtype: str) -> None:
-    """Warn when the Keras backend computes a float64 model partly in float32.
+# What Keras computes in float32 for float64 inputs on backends other than
+# TensorFlow, checked with Keras 3.15.1, JAX 0.10.2 and PyTorch 2.13.0. Keras'
+# type promotion (keras.backend.result_type) maps float64 to float32 there.
+_FLOAT32_OPERATIONS = {"jax": "tanh", "torch": "matrix products, so every Dense layer,"}
 
-    Checked with Keras 3.15: JAX stores float64 variables as float32 unless
-    64-bit types are enabled, and on PyTorch ``keras.ops.matmul`` (so every
-    ``Dense`` layer) returns float32 for float64 inputs.
-    """
+
+def _warn_if_float64_is_partial(dtype: str) -> None:
+    """Warn when the Keras backend computes a float64 model partly in float32."""
     import keras
 
-    if dtype != "float64":
-        return
     backend = keras.backend.backend()
+    if dtype != "float64" or backend not in _FLOAT32_OPERATIONS:
+        return
+    reason = f"Keras {keras.__version__} computes {_FLOAT32_OPERATIONS[backend]} in float32 there"
     if backend == "jax":
         import jax
 
-        if jax.config.jax_enable_x64:
-            return
-        reason = ("JAX's 64-bit types are disabled, so it computes in float32. Set JAX_ENABLE_X64=1 before "
-                  "starting Python.")
-    elif backend == "torch":
-        reason = (f"Keras {keras.__version__} on PyTorch computes Dense layers in float32, so results match "
-                  "ConvNetJS only to float32 precision. Use KERAS_BACKEND=tensorflow or jax for float64.")
-    else:
-        return
-    warnings.warn(f"dtype='float64' on Keras' {backend} backend: {reason}", stacklevel=4)
+        if not jax.config.jax_enable_x64:
+            reason = "JAX's 64-bit types are disabled (JAX_ENABLE_X64 is not set), so it computes in float32"
+    warnings.warn(f"dtype='float64' on Keras' {backend} backend: {reason}, so the model matches ConvNetJS only "
+                  "to float32 precision. Use KERAS_BACKEND=tensorflow for float64 results.", stacklevel=4)
 
 
 def build_model(net: NetSpec, dtype: str = "float32", name: str | None = None):

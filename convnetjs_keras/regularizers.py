@@ -38,6 +38,9 @@ class ConvNetJSDecay(keras.regularizers.Regularizer):
         self.batch_size = int(batch_size)
 
     def __call__(self, x):
+        # Keras passes the kernel Variable; JAX 0.10's jnp.where rejects it
+        # unconverted ("Triggering __jax_array__() during abstractification").
+        x = ops.convert_to_tensor(x)
         l1 = self.l1_decay * self.l1_decay_mul
         l2 = self.l2_decay * self.l2_decay_mul
         penalty = ops.zeros((), dtype=x.dtype)

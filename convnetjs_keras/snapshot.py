@@ -110,8 +110,10 @@ def parse_json_bytes(data: bytes, label: str, *, object_hook=None):
     try:
         return json.loads(text, parse_constant=_reject_constant, object_hook=object_hook)
     except json.JSONDecodeError as error:
+        # Some of Python's messages end in "at" and rely on the position printed after them.
+        reason = error.msg[:-3] + " here" if error.msg.endswith(" at") else error.msg
         raise SnapshotFormatError(Problem(
-            f"invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}.", source=label,
+            f"invalid JSON at line {error.lineno}, column {error.colno}: {reason}.", source=label,
             hint="The file may be cut short or edited by hand.")) from None
     except ValueError as error:
         # Raised by _reject_constant, and by Python for integers of more than 4300 digits.
@@ -231,7 +233,7 @@ _REUSE_HINT = ("ConvNetJS itself would silently reuse the previous layer for thi
 MAX_VOLUME_VALUES = 2**31 - 1
 """Largest volume (sx * sy * depth values) a layer may output. ConvNetJS keeps a
 volume in one Float64Array, so a larger one would take more than 16 GiB for a
-single example; sizes beyond it come from hand edits or corruption."""
+single example. Sizes beyond it come from hand edits or corruption."""
 
 
 def parse_snapshot(snapshot: dict, source: str = "<dict>", wrapper_path: str | None = None) -> NetSpec:

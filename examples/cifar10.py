@@ -1,11 +1,12 @@
 """Train the ConvNetJS CIFAR-10 demo network in Keras and export it to ConvNetJS.
 
 The network, trainer and augmentation are those of demo/cifar10.html in the
-karpathy/convnetjs repository: three 5x5 convolutions (16, 20 and 20 filters,
-relu) each followed by 2x2 max pooling, then a 10-class softmax; adadelta with
-batch size 4 and L2 decay 0.0001; each training image is shifted by up to
-2 pixels in x and y (zero fill) and mirrored left to right with probability
-1/2. Pixels become ``p / 255 - 0.5`` as in the demo.
+karpathy/convnetjs repository. The network has three 5x5 convolutions (16,
+20 and 20 filters, relu), each followed by 2x2 max pooling, then a 10-class
+softmax. The trainer is adadelta with batch size 4 and L2 decay 0.0001. Each
+training image is shifted by up to 2 pixels in x and y (zero fill) and
+mirrored left to right with probability 1/2. Pixels become
+``p / 255 - 0.5`` as in the demo.
 
 Data, the first that is available:
 

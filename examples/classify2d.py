@@ -1,9 +1,10 @@
 """Classify 2-D points with the network of ConvNetJS's 2-D classification demo.
 
 The network, trainer and data sets are those of demo/classify2d.html in the
-karpathy/convnetjs repository: inputs are the raw (x, y) coordinates, a
-6-neuron and a 2-neuron tanh layer feed a 2-class softmax, trained by SGD
-with learning rate 0.01, momentum 0.1, batch size 10 and L2 decay 0.001.
+karpathy/convnetjs repository. The inputs are the raw (x, y) coordinates,
+and a 6-neuron and a 2-neuron tanh layer feed a 2-class softmax. The trainer
+is SGD with learning rate 0.01, momentum 0.1, batch size 10 and L2 decay
+0.001.
 The demo starts with the circle data set. Keras visits the points in a new
 random order each epoch, while the demo trains on them in a fixed order.
 

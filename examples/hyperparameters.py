@@ -1,7 +1,7 @@
 """How learning rate, momentum, batch size and weight decay change training and validation accuracy.
 
 Trains the ConvNetJS CIFAR-10 demo network (see cifar10.py) with ConvNetJS's
-SGD trainer once per setting of a small grid, then writes a table of the
+SGD trainer once per setting of a small grid. Then it writes a table of the
 final training and validation accuracy of each setting, with the gap between
 them, and a plot. Without CIFAR-10 data (no --data, and keras.datasets
 cannot download it or --offline is given) the study uses the ConvNetJS MNIST
@@ -82,7 +82,7 @@ class Task:
     x_val: np.ndarray
     y_val: np.ndarray
     augmentation: object  # convnetjs_keras.data.Augmentation
-    train_view: np.ndarray  # the training examples as the network sees them without augmentation
+    train_view: np.ndarray  # the training examples as network input, without augmentation
 
 
 def parse_values(text: str, option: str, kind=float) -> list:
@@ -215,19 +215,19 @@ def findings_text(rows: list[dict], base: Setting | None) -> list[str]:
             summary = {value: (float(np.mean([r["train_accuracy"] for r in group])),
                                float(np.mean([r["validation_accuracy"] for r in group])))
                        for value, group in groups.items()}
-            how = "mean over the other hyperparameters"
+            averaging = "mean over the other hyperparameters"
         else:
             chosen = [row for row in rows
                       if all(row[other] == getattr(base, other) for other in PARAMETERS if other != key)]
             if len(chosen) < 2:
                 continue
             summary = {row[key]: (row["train_accuracy"], row["validation_accuracy"]) for row in chosen}
-            how = "others at the base setting"
+            averaging = "others at the base setting"
         parts = [f"{value:g}: training {100 * train:.1f}%, validation {100 * validation:.1f}% "
                  f"(gap {100 * (train - validation):.1f} points)"
                  for value, (train, validation) in sorted(summary.items())]
         best = max(summary, key=lambda value: summary[value][1])
-        lines.append(f"- **{LABELS[key]}** ({how}): " + "; ".join(parts)
+        lines.append(f"- **{LABELS[key]}** ({averaging}): " + "; ".join(parts)
                      + f". Best validation accuracy at {best:g}.")
     return lines
 
@@ -297,6 +297,8 @@ def main(argv=None) -> int:
     out = _common.start(args, NAME)
     clock = _common.Stopwatch()
 
+    from convnetjs_keras.files import atomic_write_bytes
+
     task = load_task(args)
     logger.info("%s; %d training and %d validation examples; %d settings, %d epochs each", task.description,
                 len(task.x_train), len(task.x_val), len(settings), args.epochs)
@@ -320,10 +322,7 @@ def main(argv=None) -> int:
             best_model, best_accuracy, best_row = model, row["validation_accuracy"], row
 
     _common.write_csv(out / "results.csv", RESULT_COLUMNS, rows, "one row per setting")
-    markdown = markdown_table(rows, base, task, args)
-    from convnetjs_keras.files import atomic_write_bytes
-
-    atomic_write_bytes(out / "results.md", markdown.encode("utf-8"))
+    atomic_write_bytes(out / "results.md", markdown_table(rows, base, task, args).encode("utf-8"))
     logger.info("wrote %s: the table and findings in Markdown", out / "results.md")
     for line in findings_text(rows, base):
         logger.info("%s", line.replace("**", ""))

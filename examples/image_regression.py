@@ -6,7 +6,7 @@ seven 20-neuron relu layers and three regression outputs, trained by SGD
 with learning rate 0.01, momentum 0.9, batch size 5 and no weight decay.
 Inputs are ``(x - W/2) / W`` and ``(y - H/2) / H``, targets are the pixel's
 channels divided by 255. The demo scales its image to 200x200 and samples
-random pixels; this script scales it to --size pixels square and visits
+random pixels. This script scales it to --size pixels square and visits
 every pixel once per epoch, in a new random order each epoch.
 
 Without --image the script draws a small landscape with Pillow.

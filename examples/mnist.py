@@ -2,7 +2,7 @@
 
 The network and trainer are the defaults of ConvNetJS's MNIST demo
 (demo/mnist.html in the karpathy/convnetjs repository). As in the demo, each
-training step sees a random 24x24 crop of a 28x28 digit. Test digits get the
+training example is a random 24x24 crop of a 28x28 digit. Test digits get the
 centre crop; the script also reports the demo's own test-time method, the
 average of the predictions on 4 random crops.
 

@@ -1,11 +1,12 @@
 """Fit a noisy 1-D function with the network of ConvNetJS's regression demo.
 
 The network and trainer are those of demo/regression.html in the
-karpathy/convnetjs repository: one input, a 20-neuron relu layer and a
-20-neuron sigmoid layer, one regression output, trained by SGD with learning
-rate 0.01, no momentum, batch size 1 and L2 decay 0.001. The demo draws 20
-points x from [-5, 5) with y = x * sin(x); this script adds Gaussian noise
-(--noise, standard deviation; 0 gives the demo's data).
+karpathy/convnetjs repository. The network has one input, a 20-neuron relu
+layer, a 20-neuron sigmoid layer and one regression output. The trainer is
+SGD with learning rate 0.01, no momentum, batch size 1 and L2 decay 0.001.
+The demo draws 20 points x from [-5, 5) with y = x * sin(x). This script
+adds Gaussian noise with standard deviation --noise (0 gives the demo's
+data).
 
 Run from the repository root:
 

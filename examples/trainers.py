@@ -1,10 +1,11 @@
 """Compare ConvNetJS's training methods on MNIST, as its trainer demo does.
 
 The network and the seven trainer settings are those of demo/trainers.html in
-the karpathy/convnetjs repository: a 24x24 input, two fully connected layers
-of 20 relu neurons and a 10-class softmax, trained by sgd, sgd with momentum
-0.9, adam, adagrad, windowgrad, adadelta and nesterov, all with batch size 8
-and L2 decay 0.001 (learning rate 0.01 except adadelta, which has none).
+the karpathy/convnetjs repository. The network has a 24x24 input, two fully
+connected layers of 20 relu neurons and a 10-class softmax. The trainers are
+sgd, sgd with momentum 0.9, adam, adagrad, windowgrad, adadelta and
+nesterov, all with batch size 8 and L2 decay 0.001, and learning rate 0.01
+except adadelta, which has none.
 Training digits are random 24x24 crops of the 28x28 digits, as in the demo;
 test digits are centre crops. Every trainer starts from the same initial
 weights and sees the same digits in the same order.

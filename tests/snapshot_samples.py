@@ -77,3 +77,57 @@ SAMPLES = {"conv_net": conv_net, "vector_net": vector_net, "lrn_net": lrn_net}
 def dumps(snapshot) -> bytes:
     """Serialise like ``JSON.stringify``: compact, UTF-8."""
     return json.dumps(snapshot, separators=(",", ":")).encode("utf-8")
+
+
+def write_keras_files(folder) -> None:
+    """Write small Keras inputs into ``folder``, valid and broken.
+
+    ok.keras, ok.weights.h5, model.json: Dense(3 -> 2). other.weights.h5:
+    weights of Dense(3 -> 5). lambda.keras: a Lambda layer 'times_two'.
+    custom.keras: a custom layer 'mystery' whose class is unregistered again
+    after saving. hostile.keras: ok.keras with a layer config naming class
+    'system' of module 'os'. truncated.keras: the first half of ok.keras.
+    unsupported.keras: Dense 'dense' with an elu activation, then LayerNormalization
+    'layer_norm', neither of which ConvNetJS has.
+    """
+    import zipfile
+    from pathlib import Path
+
+    import keras
+
+    folder = Path(folder)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="dense")])
+    model.save(folder / "ok.keras")
+    model.save_weights(folder / "ok.weights.h5")
+    (folder / "model.json").write_text(model.to_json())
+    keras.Sequential([keras.Input((3,)), keras.layers.Dense(5, name="dense")]).save_weights(
+        folder / "other.weights.h5")
+
+    keras.Sequential([keras.Input((3,)), keras.layers.Lambda(lambda x: x * 2, name="times_two")]).save(
+        folder / "lambda.keras")
+
+    @keras.saving.register_keras_serializable(package="h5tests")
+    class MysteryLayer(keras.layers.Layer):
+        def call(self, x):
+            return x
+
+    try:
+        keras.Sequential([keras.Input((3,)), MysteryLayer(name="mystery")]).save(folder / "custom.keras")
+    finally:
+        # Loading must now meet a class this process does not know.
+        keras.saving.get_custom_objects().pop("h5tests>MysteryLayer")
+
+    keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="elu", name="dense"),
+                      keras.layers.LayerNormalization(name="layer_norm")]).save(folder / "unsupported.keras")
+
+    with zipfile.ZipFile(folder / "ok.keras") as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(members["config.json"])
+    config["config"]["layers"][1] = {"module": "os", "class_name": "system",
+                                     "config": {"command": "touch pwned"}, "registered_name": None}
+    with zipfile.ZipFile(folder / "hostile.keras", "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, json.dumps(config) if name == "config.json" else data)
+
+    data = (folder / "ok.keras").read_bytes()
+    (folder / "truncated.keras").write_bytes(data[: len(data) // 2])

@@ -1,7 +1,7 @@
 """Outputs are written to a temporary file and renamed into place.
 
-The contract (``convnetjs_keras.files``): a writer that raises leaves the
-target as it was and no temporary file behind; a process killed while writing
+The contract of ``convnetjs_keras.files``: a writer that raises leaves the
+target as it was and no temporary file behind. A process killed while writing
 leaves the target absent or unchanged, and at most one
 ``.<name>.<random>.partial<suffix>`` file, which may be deleted. The tool
 never writes over one of its inputs, and replaces an existing output only
@@ -194,7 +194,9 @@ def test_convert_failing_save_keeps_old_output(snapshot_file, capsys, monkeypatc
     status = cli.main(["convert", "net.json", "out.keras", "--force"])
 
     assert status == 3
-    assert capsys.readouterr().err.startswith("error: out.keras: could not be written: No space left on device.")
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert errors == ["error: out.keras: could not be written: No space left on device. Check the free space "
+                      "and permissions of its folder."]
     assert Path("out.keras").read_bytes() == b"old"
     assert names(Path(".")) == {"net.json", "out.keras"}
 

@@ -9,10 +9,10 @@ trainer method against a NumPy transcription of ConvNetJS's
 test saves a ``.keras`` file under each backend and loads it under the others,
 in subprocesses.
 
-Precision: float64 models compute in float64 on TensorFlow, and on JAX when
-JAX_ENABLE_X64=1. On PyTorch, Keras 3.15 computes ``Dense`` layers in float32
-for float64 inputs, so there these tests use float32 models and float32
-tolerances.
+Precision: Keras 3.15 computes float64 models wholly in float64 only on
+TensorFlow. On JAX it computes tanh in float32 (and everything without
+JAX_ENABLE_X64=1), on PyTorch matrix products, so these tests use float32
+models and float32 tolerances on those two backends.
 """
 
 from __future__ import annotations
@@ -39,17 +39,7 @@ from convnetjs_node import node_forward, node_make_layers, node_train
 BACKEND = keras.backend.backend()
 
 
-def _float64_is_exact() -> bool:
-    if BACKEND == "tensorflow":
-        return True
-    if BACKEND == "jax":
-        import jax
-
-        return bool(jax.config.jax_enable_x64)
-    return False
-
-
-DTYPE = "float64" if _float64_is_exact() else "float32"
+DTYPE = "float64" if BACKEND == "tensorflow" else "float32"
 
 # Every ConvNetJS layer type appears in one of these nets.
 NETWORKS = {
@@ -221,19 +211,32 @@ def test_loss_gradient_matches_reference(kind):
 
 # --- trainer methods against a NumPy transcription of Trainer.train ------------
 
-def _convnetjs_update(method, params, gradients, state, options, k):
-    """Apply one ConvNetJS update in place (convnet_trainers.js, GitHub source).
+@pytest.fixture
+def model_floatx():
+    """Set floatx to DTYPE for the test.
 
+    fit() casts NumPy inputs to floatx, and optimizers create their learning
+    rate variable in floatx (float32 by default, so 0.05 would be rounded).
+    """
+    previous = keras.config.floatx()
+    keras.config.set_floatx(DTYPE)
+    yield
+    keras.config.set_floatx(previous)
+
+
+def _convnetjs_update(method, params, gradients, state, options, k):
+    """Apply one ConvNetJS update to ``params`` in place (convnet_trainers.js, GitHub source).
+
+    ``params`` maps a name to ``(values, l1_decay_mul, l2_decay_mul)``;
     ``gradients`` are the batch sums of the loss gradients; ``k`` is the
-    trainer's example counter after this batch. Kernels decay, biases do not.
+    trainer's example counter after this batch.
     """
     lr, batch = options["learning_rate"], options["batch_size"]
     momentum, ro, eps = options["momentum"], options["ro"], options["eps"]
     beta1, beta2 = options["beta1"], options["beta2"]
-    for name, p in params.items():
-        decays = name == "kernel"
-        l1 = options["l1_decay"] if decays else 0.0
-        l2 = options["l2_decay"] if decays else 0.0
+    for name, (p, l1_mul, l2_mul) in params.items():
+        l1 = options["l1_decay"] * l1_mul
+        l2 = options["l2_decay"] * l2_mul
         g = (l2 * p + l1 * np.where(p > 0, 1.0, -1.0) + gradients[name]) / batch
         gsum, xsum = state.setdefault(name, (np.zeros_like(p), np.zeros_like(p)))
         if method == "adam":
@@ -265,6 +268,16 @@ def _convnetjs_update(method, params, gradients, state, options, k):
             p += -lr * g
 
 
+def _linear_gradients(params, x, y):
+    """Batch sums of the gradients of ``0.5 * |(x K1 + b1) K2 + b2 - y|^2`` (two fc layers, regression)."""
+    k1, b1, k2, b2 = (params[name][0] for name in ("k1", "b1", "k2", "b2"))
+    hidden = x @ k1 + b1
+    residual = hidden @ k2 + b2 - y  # (batch, outputs), the regression layer's gradient
+    hidden_gradient = residual @ k2.T
+    return {"k1": x.T @ hidden_gradient, "b1": hidden_gradient.sum(axis=0),
+            "k2": hidden.T @ residual, "b2": residual.sum(axis=0)}
+
+
 METHODS = {
     "sgd": {"method": "sgd", "momentum": 0.0},
     "momentum": {"method": "sgd", "momentum": 0.9},
@@ -277,17 +290,25 @@ METHODS = {
 
 OPTIMIZER_STEPS = 3
 
+# The first fc layer decays with both rates; the one makeLayers adds before
+# regression has ConvNetJS's default multipliers, l1 0 and l2 1.
+METHOD_NET = [
+    {"type": "input", "out_sx": 1, "out_sy": 1, "out_depth": 4},
+    {"type": "fc", "num_neurons": 3, "l1_decay_mul": 1.0, "l2_decay_mul": 0.5},
+    {"type": "regression", "num_neurons": 2},
+]
+
 
 @pytest.mark.backend_independent
 @pytest.mark.parametrize("name", list(METHODS))
-def test_trainer_method_matches_reference(name):
+def test_trainer_method_matches_reference(name, model_floatx):
     options = {"learning_rate": 0.05, "momentum": 0.9, "ro": 0.95, "eps": 1e-6, "beta1": 0.9, "beta2": 0.999,
                "batch_size": 3, "l1_decay": 0.01, "l2_decay": 0.05, **METHODS[name]}
-    model = from_layer_defs([{"type": "input", "out_sx": 1, "out_sy": 1, "out_depth": 4},
-                             {"type": "regression", "num_neurons": 2}], seed=4, dtype=DTYPE)
-    dense = model.layers[0]
-    kernel, bias = (np.asarray(w, dtype=np.float64) for w in dense.get_weights())
-    params = {"kernel": kernel, "bias": bias}
+    model = from_layer_defs(METHOD_NET, seed=4, dtype=DTYPE)
+    first, second = model.layers[0], model.layers[1]
+    k1, b1 = (np.asarray(w, dtype=np.float64) for w in first.get_weights())
+    k2, b2 = (np.asarray(w, dtype=np.float64) for w in second.get_weights())
+    params = {"k1": (k1, 1.0, 0.5), "b1": (b1, 0.0, 0.0), "k2": (k2, 0.0, 1.0), "b2": (b2, 0.0, 0.0)}
     compile_like_convnetjs(model, options)
     rng = np.random.default_rng(8)
     state = {}
@@ -295,14 +316,14 @@ def test_trainer_method_matches_reference(name):
     for step in range(1, OPTIMIZER_STEPS + 1):
         x = rng.normal(size=(options["batch_size"], 4))
         y = rng.normal(size=(options["batch_size"], 2))
-        residual = x @ params["kernel"] + params["bias"] - y
-        gradients = {"kernel": x.T @ residual, "bias": residual.sum(axis=0)}
+        gradients = _linear_gradients(params, x, y)
         _convnetjs_update(options["method"], params, gradients, state, options, k=step * options["batch_size"])
-        model.train_on_batch(x.astype(DTYPE), y.astype(DTYPE))
+        model.train_on_batch(keras.ops.convert_to_tensor(x, DTYPE), keras.ops.convert_to_tensor(y, DTYPE))
 
-    new_kernel, new_bias = (np.asarray(w, dtype=np.float64) for w in dense.get_weights())
-    np.testing.assert_allclose(new_kernel, params["kernel"], rtol=0, atol=TOLERANCE[DTYPE], err_msg="kernel")
-    np.testing.assert_allclose(new_bias, params["bias"], rtol=0, atol=TOLERANCE[DTYPE], err_msg="bias")
+    actual = [*first.get_weights(), *second.get_weights()]
+    for (label, (expected, _, _)), value in zip(params.items(), actual):
+        np.testing.assert_allclose(np.asarray(value, dtype=np.float64), expected, rtol=0, atol=TOLERANCE[DTYPE],
+                                   err_msg=f"{label} after {OPTIMIZER_STEPS} {name} updates on {BACKEND}")
 
 
 # --- a short training run against ConvNetJS -------------------------------------
@@ -321,7 +342,7 @@ TRAINING_NET = [
     {"method": "sgd", "learning_rate": 0.05, "momentum": 0.9, "batch_size": 2, "l2_decay": 0.01, "l1_decay": 0.001},
     {"method": "adadelta", "batch_size": 4, "l2_decay": 0.001},
 ], ids=["sgd_momentum_decay", "adadelta"])
-def test_short_training_matches_convnetjs(trainer):
+def test_short_training_matches_convnetjs(trainer, model_floatx):
     snapshot = node_make_layers(TRAINING_NET, seed=5)
     rng = np.random.default_rng(9)
     x = rng.normal(size=(8, 5, 5, 2))
@@ -397,18 +418,22 @@ def test_keras_file_loads_under_every_backend(tmp_path):
     (tmp_path / "script.py").write_text(CROSS_BACKEND_SCRIPT, encoding="utf-8")
     np.save(tmp_path / "x.npy", random_inputs(snapshot, 4, seed=7).astype("float32"))
 
-    # Each backend loads the files of those before it and saves its own; the
-    # first backend then loads the others' files, so every pair is covered.
+    # Each backend loads the files of the backends before it and saves its
+    # own, then loads those of the backends after it: every ordered pair once.
     loaded = {}
     for index, backend in enumerate(BACKENDS):
-        loaded[backend] = _run_under(backend, tmp_path, load=BACKENDS[:index], save=True)
-    loaded[BACKENDS[0]] = _run_under(BACKENDS[0], tmp_path, load=BACKENDS[1:], save=False)
+        results = _run_under(backend, tmp_path, load=BACKENDS[:index], save=True)
+        loaded.update({(source, backend): result for source, result in results.items()})
+    for index, backend in enumerate(BACKENDS[:-1]):
+        results = _run_under(backend, tmp_path, load=BACKENDS[index + 1:], save=False)
+        loaded.update({(source, backend): result for source, result in results.items()})
 
+    assert len(loaded) == len(BACKENDS) * (len(BACKENDS) - 1)
     for target in BACKENDS:
         for source in BACKENDS:
             if source == target:
                 continue
-            result = loaded[target][source]
+            result = loaded[source, target]
             expected = np.load(tmp_path / f"{source}_predictions.npy")
             np.testing.assert_allclose(np.array(result["predictions"]), expected, rtol=0, atol=1e-5,
                                        err_msg=f"saved under {source}, loaded under {target}")

@@ -1,10 +1,10 @@
 """Broken and hostile inputs, each rejected with one clear message and no output file.
 
 Every case runs the real command line in-process, ``convnetjs_keras.cli.main``,
-in a temporary folder: once plainly (exit status, exactly one ``error:`` line or
-a problem list under it, the key parts of the message, no output file and no
-temporary debris) and once with ``-v`` (the traceback names the exact error
-class). Snapshot cases go through ``convert``, Keras inputs through ``export``,
+in a temporary folder, twice. The plain run checks the exit status, exactly one
+``error:`` line (or a problem list under it), the key parts of the message, and
+that no output file or temporary debris appears. The run with ``-v`` checks
+that the traceback names the exact error class. Snapshot cases go through ``convert``, Keras inputs through ``export``,
 network text through ``inspect``.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from snapshot_samples import conv_net, dumps, vol
+from snapshot_samples import conv_net, dumps, vol, write_keras_files
 
 from convnetjs_keras import cli
 from convnetjs_keras.errors import (
@@ -309,6 +309,8 @@ CASES = [
          OutputPathError, ("missing/out.keras: folder 'missing' does not exist",)),
     Case("output is a folder", {"bad.json": snapshot_bytes(), "out.keras": DIRECTORY}, CONVERT, OutputPathError,
          ("out.keras: is a folder",)),
+    Case("export output exists", {"model.keras": KerasFile("ok.keras"), "out.json": b"old"},
+         ["export", "model.keras", "out.json"], OutputPathError, ("out.json: already exists", "--force")),
     Case("export onto its model", {"model.json": KerasFile("model.json"), "model.weights.h5": KerasFile(
         "ok.weights.h5")}, ["export", "model.json", "model.weights.h5", "--weights", "model.weights.h5",
                             "--force"], OutputPathError, ("model.weights.h5: is also an input",)),
@@ -331,47 +333,9 @@ OUTPUTS = {"out.keras", "out.json", "m.json", "m.weights.h5", "missing"}
 @pytest.fixture(scope="module")
 def keras_files(tmp_path_factory) -> dict[str, bytes]:
     """Build the Keras inputs once: a small valid model and its broken variants."""
-    import zipfile
-
-    import keras
-
     folder = tmp_path_factory.mktemp("keras_files")
-    files = {}
-
-    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="dense")])
-    model.save(folder / "ok.keras")
-    model.save_weights(folder / "ok.weights.h5")
-    (folder / "model.json").write_text(model.to_json())
-    keras.Sequential([keras.Input((3,)), keras.layers.Dense(5, name="dense")]).save_weights(
-        folder / "other.weights.h5")
-
-    keras.Sequential([keras.Input((3,)), keras.layers.Lambda(lambda x: x * 2, name="times_two")]).save(
-        folder / "lambda.keras")
-
-    @keras.saving.register_keras_serializable(package="h5tests")
-    class MysteryLayer(keras.layers.Layer):
-        def call(self, x):
-            return x
-
-    try:
-        keras.Sequential([keras.Input((3,)), MysteryLayer(name="mystery")]).save(folder / "custom.keras")
-    finally:
-        # Loading must now meet a class this process does not know.
-        keras.saving.get_custom_objects().pop("h5tests>MysteryLayer")
-
-    with zipfile.ZipFile(folder / "ok.keras") as archive:
-        members = {name: archive.read(name) for name in archive.namelist()}
-    config = json.loads(members["config.json"])
-    config["config"]["layers"][1] = {"module": "os", "class_name": "system",
-                                     "config": {"command": "touch pwned"}, "registered_name": None}
-    with zipfile.ZipFile(folder / "hostile.keras", "w") as archive:
-        for name, data in members.items():
-            archive.writestr(name, json.dumps(config) if name == "config.json" else data)
-
-    for path in folder.iterdir():
-        files[path.name] = path.read_bytes()
-    files["truncated.keras"] = files["ok.keras"][: len(files["ok.keras"]) // 2]
-    return files
+    write_keras_files(folder)
+    return {path.name: path.read_bytes() for path in folder.iterdir()}
 
 
 def make_files(folder: Path, files: dict, request) -> set[str]:

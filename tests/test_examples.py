@@ -101,7 +101,8 @@ def test_example_writes_readable_pngs(example_run, name):
         assert path.is_file(), f"{file_name} missing; output:\n{run.output[-2000:]}"
         with Image.open(path) as image:
             assert image.format == "PNG"
-            assert image.width >= 32 and image.height >= 32
+            assert image.width >= 32
+            assert image.height >= 32
             pixels = np.asarray(image.convert("RGB"), dtype=np.float64)
         assert pixels.std() > 10, f"{file_name} is nearly uniform"
         assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 20, f"{file_name} has almost no colours"
@@ -210,7 +211,7 @@ def test_hyperparameters_writes_table(example_run):
     markdown = (run.out / "results.md").read_text(encoding="utf-8")
     assert "| base | 0.01 | 0.9 | 16 | 0.001 |" in markdown
     assert "## Findings" in markdown
-    assert "MNIST demo network" in run.output  # offline, so MNIST stands in for CIFAR-10
+    assert "MNIST demo network" in run.output  # offline, so the study uses MNIST in place of CIFAR-10
 
 
 # ---------------------------------------------------------------------------

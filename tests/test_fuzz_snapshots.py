@@ -1,10 +1,10 @@
 """Property tests: a mutated snapshot is read or rejected with the library's own error.
 
-Hypothesis changes the small valid snapshots of ``snapshot_samples`` (deleted
-keys, changed types and numbers, truncated arrays, inserted strings, nulls and
-huge numbers, reordered or repeated layers) and checks that the reader
-either returns a ``NetSpec`` or raises a ``ConvNetJSKerasError``, never any
-other exception, within a time and a memory bound for each example. Most
+Hypothesis changes the small valid snapshots of ``snapshot_samples``: it
+deletes keys, changes types and numbers, truncates arrays, inserts strings,
+nulls and huge numbers, and reorders or repeats layers. The reader must then
+return a ``NetSpec`` or raise a ``ConvNetJSKerasError``, never any other
+exception, within a time and a memory bound for each example. Most
 examples stop at the ``NetSpec`` (no Keras), so the test is fast; a few
 accepted mutants are also built into Keras models.
 """
@@ -53,7 +53,12 @@ NASTY_VALUES = st.one_of(
 
 def paths(node, prefix=()):
     """Yield the path (tuple of keys and indices) of every value under ``node``, the root excluded."""
-    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    if isinstance(node, dict):
+        items = node.items()
+    elif isinstance(node, list):
+        items = enumerate(node)
+    else:
+        return
     for key, child in items:
         yield prefix + (key,)
         yield from paths(child, prefix + (key,))

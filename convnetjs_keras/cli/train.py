@@ -141,6 +141,21 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
+    if getattr(args, "precision", "float32") != "float64":
+        return _train(args)
+    import keras
+
+    # Keras keeps learning rates and optimizer constants in floatx; a float64
+    # model trains exactly as ConvNetJS does only with floatx float64 too.
+    previous = keras.config.floatx()
+    keras.config.set_floatx("float64")
+    try:
+        return _train(args)
+    finally:
+        keras.config.set_floatx(previous)
+
+
+def _train(args) -> int:
     from convnetjs_keras.data import parse_augment
 
     net_path = Path(args.net)

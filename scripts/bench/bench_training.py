@@ -135,6 +135,47 @@ def conv_kernel_bound(net, batch_size, rounds):
     return result
 
 
+def run(*, quick: bool = False, rounds: int = common.MIN_ROUNDS, threads: int = 1) -> list[dict]:
+    """Run the comparisons; TensorFlow must already be pinned to ``threads`` threads."""
+    rounds = max(rounds, common.MIN_ROUNDS)
+    scale = 0.05 if quick else 1.0
+
+    def count(examples):
+        return max(8, int(examples * scale))
+
+    layer_defs, _ = common.network_definition("cifar10")
+    flops = common.conv_net_flops(layer_defs)["training"]
+    ceiling = common.matmul_ceiling(rounds, size=512 if quick else 2048)
+    common.print_result(ceiling)
+    results = [ceiling]
+    suffix = f"{threads} thread{'s' if threads > 1 else ''}"
+    results.append(compare_training(
+        f"train CIFAR-10 batch 128, {suffix}", "cifar10", 128, STEPS_PER_EXECUTION[128],
+        node_examples=count(200), keras_examples=count(6144), rounds=rounds, target=180.0, flops=flops,
+        ceiling=ceiling, note=f"steps_per_execution={STEPS_PER_EXECUTION[128]}"))
+    results.append(conv_kernel_bound("cifar10", 128, rounds))
+    if not quick:
+        results.append(compare_training(
+            f"train CIFAR-10 batch 128, {suffix}, steps_per_execution=1", "cifar10", 128, 1,
+            node_examples=count(200), keras_examples=count(6144), rounds=rounds, flops=flops, ceiling=ceiling,
+            note="before: one update per call"))
+    demos = (("cifar10", 4, 60.0, 200, 4000), ("mnist", 20, 50.0, 600, 16000))
+    # The quick mode runs one demo: the code path is the same for both.
+    for net, batch_size, target, node_examples, keras_examples in demos[1:] if quick else demos:
+        label = "CIFAR-10" if net == "cifar10" else "MNIST"
+        spe = STEPS_PER_EXECUTION[batch_size]
+        results.append(compare_training(
+            f"train {label} batch {batch_size} (demo), {suffix}", net, batch_size, spe,
+            node_examples=count(node_examples), keras_examples=count(keras_examples), rounds=rounds,
+            target=target, note=f"adadelta, steps_per_execution={spe}"))
+        if not quick:
+            results.append(compare_training(
+                f"train {label} batch {batch_size} (demo), {suffix}, steps_per_execution=1", net, batch_size,
+                1, node_examples=count(node_examples), keras_examples=count(keras_examples // 4), rounds=rounds,
+                note="before: one update per call"))
+    return results
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="TensorFlow threads (default 1)")
@@ -143,41 +184,7 @@ def main(argv=None) -> int:
     parser.add_argument("--json", help="write the results to this JSON file")
     args = parser.parse_args(argv)
     common.pin_threads(args.threads)
-    rounds = max(args.rounds, common.MIN_ROUNDS)
-    scale = 0.05 if args.quick else 1.0
-
-    def count(examples):
-        return max(8, int(examples * scale))
-
-    layer_defs, _ = common.network_definition("cifar10")
-    flops = common.conv_net_flops(layer_defs)["training"]
-    ceiling = common.matmul_ceiling(rounds, size=512 if args.quick else 2048)
-    common.print_result(ceiling)
-    results = [ceiling]
-    threads = f"{args.threads} thread{'s' if args.threads > 1 else ''}"
-    results.append(compare_training(
-        f"train CIFAR-10 batch 128, {threads}", "cifar10", 128, STEPS_PER_EXECUTION[128],
-        node_examples=count(200), keras_examples=count(6144), rounds=rounds, target=180.0, flops=flops,
-        ceiling=ceiling, note=f"steps_per_execution={STEPS_PER_EXECUTION[128]}"))
-    results.append(conv_kernel_bound("cifar10", 128, rounds))
-    if not args.quick:
-        results.append(compare_training(
-            f"train CIFAR-10 batch 128, {threads}, steps_per_execution=1", "cifar10", 128, 1,
-            node_examples=count(200), keras_examples=count(6144), rounds=rounds, flops=flops, ceiling=ceiling,
-            note="before: one update per call"))
-    for net, batch_size, target, node_examples, keras_examples in (
-            ("cifar10", 4, 60.0, 200, 4000), ("mnist", 20, 50.0, 600, 16000)):
-        label = "CIFAR-10" if net == "cifar10" else "MNIST"
-        spe = STEPS_PER_EXECUTION[batch_size]
-        results.append(compare_training(
-            f"train {label} batch {batch_size} (demo), {threads}", net, batch_size, spe,
-            node_examples=count(node_examples), keras_examples=count(keras_examples), rounds=rounds,
-            target=target, note=f"adadelta, steps_per_execution={spe}"))
-        if not args.quick:
-            results.append(compare_training(
-                f"train {label} batch {batch_size} (demo), {threads}, steps_per_execution=1", net, batch_size,
-                1, node_examples=count(node_examples), keras_examples=count(keras_examples // 4), rounds=rounds,
-                note="before: one update per call"))
+    results = run(quick=args.quick, rounds=args.rounds, threads=args.threads)
     if args.json:
         common.write_results(args.json, results, threads=args.threads, quick=args.quick)
     return 0

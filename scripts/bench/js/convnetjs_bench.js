@@ -182,7 +182,18 @@ function cpuSeconds(start) {
   return (used.user + used.system) / 1e6;
 }
 
+// Peak resident set size of this process. On Linux, VmHWM starts afresh at
+// exec, whereas getrusage's maxRSS also covers the parent's pages that the
+// forked child held before exec (a parent that loaded TensorFlow adds ~1 GB).
 function peakRssBytes() {
+  try {
+    const match = /^VmHWM:\s+(\d+) kB$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    if (match) {
+      return Number(match[1]) * 1024;
+    }
+  } catch (err) {
+    // Not Linux: fall back to getrusage.
+  }
   return process.resourceUsage().maxRSS * 1024;
 }
 
