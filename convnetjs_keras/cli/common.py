@@ -18,7 +18,8 @@ def model_kind(path) -> str:
     if path.suffix in (".js", ".txt"):
         return "network-text"
     if path.suffix == ".json" and path.is_file():
-        head = path.read_bytes()[:4096].decode("utf-8", "replace").lstrip("\ufeff \t\r\n")
+        with open(path, "rb") as handle:
+            head = handle.read(4096).decode("utf-8", "replace").lstrip("\ufeff \t\r\n")
         if head.startswith("{") and '"class_name"' in head and '"layer_type"' not in head:
             return "keras-json"
         return "snapshot"

@@ -322,6 +322,23 @@ def get_converter(layer_type: str) -> LayerConverter | None:
     return CONVERTERS.get(layer_type)
 
 
+# A layer built from layer_defs may hold at most this many weights (800 MB as
+# float64), so a typo such as num_neurons: 1e9 fails at once instead of
+# exhausting memory.
+MAX_LAYER_WEIGHTS = 100_000_000
+
+
+def check_weight_count(ctx: ParseContext, count: int, field: str) -> bool:
+    """Record a problem and return False when a layer would hold more than
+    ``MAX_LAYER_WEIGHTS`` weights."""
+    if count > MAX_LAYER_WEIGHTS:
+        ctx.problem(f"would need {count:,} weights ({count * 8 / 1e9:.1f} GB as float64), more than the "
+                    f"{MAX_LAYER_WEIGHTS:,} this tool builds for one layer.", field=field,
+                    hint="Check the layer sizes for a typo.")
+        return False
+    return True
+
+
 def randn(rng, shape, fan_in: int) -> np.ndarray:
     """ConvNetJS's initial weights: normal, mean 0, std sqrt(1 / fan_in)."""
     return rng.normal(0.0, math.sqrt(1.0 / fan_in), size=shape)

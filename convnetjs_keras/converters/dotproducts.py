@@ -11,7 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from convnetjs_keras.converters.base import LayerConverter, LayerSpec, Shape, _describe, randn, register
+from convnetjs_keras.converters.base import (
+    LayerConverter,
+    LayerSpec,
+    Shape,
+    _describe,
+    check_weight_count,
+    randn,
+    register,
+)
 from convnetjs_keras.vol import read_vol, vol_json
 
 
@@ -143,6 +151,8 @@ class ConvConverter(LayerConverter):
             ctx.problem(f"a {sx}x{sy} filter with pad {pad} does not fit the {in_shape} input.", field="sx")
             return None
         fan_in = sx * sy * in_shape.depth
+        if not check_weight_count(ctx, filters * fan_in, "filters"):
+            return None
         options = dict(sx=sx, sy=sy, stride=stride, pad=pad, l1_decay_mul=l1, l2_decay_mul=l2)
         return LayerSpec("conv", in_shape, out_shape, options,
                          filters=randn(rng, (filters, sy, sx, in_shape.depth), fan_in),
@@ -240,6 +250,8 @@ class FullyConnConverter(LayerConverter):
         l1, l2 = _decay_multipliers(definition, ctx, default_l1=0.0)
         bias = ctx.number(definition, "bias_pref", default=0.0)
         if None in (units, l1, l2, bias):
+            return None
+        if not check_weight_count(ctx, units * in_shape.size, name):
             return None
         return LayerSpec("fc", in_shape, Shape(1, 1, units), dict(l1_decay_mul=l1, l2_decay_mul=l2),
                          filters=randn(rng, (units, in_shape.size), in_shape.size),
