@@ -47,7 +47,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TOP = 5
 DEFAULT_MAX_CHANNELS = 256
-"""Channels (feature maps, or filters) drawn per layer; the rest are left out and the title says so."""
+"""Channels (feature maps, or filters) drawn per layer; the image title states how many were left out."""
 
 MAX_VECTOR_VALUES = 4096
 """Values drawn for a vector (1 x 1 x depth) layer, one small square each; ``max_channels`` does not apply."""
@@ -100,7 +100,7 @@ class LayerRow:
     """One row of a report: a layer's output for the rendered input.
 
     ``volume`` is the output as (sy, sx, depth), a vector output as
-    (1, 1, depth). ``filters`` holds a Conv2D kernel as (filters, sy, sx,
+    (1, 1, depth). ``filters`` is a Conv2D kernel as (filters, sy, sx,
     in_depth); it is None for other layers.
     """
 
@@ -137,9 +137,9 @@ class Report:
     """What ``render_report`` wrote.
 
     ``images`` lists every PNG in the order ``index.html`` shows them.
-    ``task`` is "classification" or "regression". ``predictions`` holds the
+    ``task`` is "classification" or "regression". ``predictions`` contains the
     top classes, best first, or every regression output in order, and
-    ``value_name`` says what their values are: "probability" (softmax),
+    ``value_name`` names their values: "probability" (softmax),
     "score" (svm) or "output" (regression).
     """
 
@@ -280,7 +280,7 @@ def _layer_details(layer, volume: np.ndarray) -> tuple[list[str], np.ndarray | N
     details = []
     filters = None
     if class_name == "Conv2D":
-        kernel = keras.ops.convert_to_numpy(layer.kernel).astype(np.float64)  # (sy, sx, in_depth, filters)
+        kernel = np.asarray(layer.get_weights()[0], dtype=np.float64)  # (sy, sx, in_depth, filters)
         filters = np.transpose(kernel, (3, 0, 1, 2))  # -> (filters, sy, sx, in_depth)
         count, sy, sx, in_depth = filters.shape
         details.append(f"filter size {sx}x{sy}x{in_depth}, stride {_pair_text(layer.strides)}")
@@ -525,8 +525,8 @@ def render_report(model, image, out_dir, *, labels=None, top: int = DEFAULT_TOP,
         overwrite: replace existing files (default `True`); with `False`,
             an existing file raises before anything is written.
         max_channels: largest number of channels (feature maps, filters)
-            drawn per layer, default 256; the image title says when a layer
-            has more.
+            drawn per layer, default 256; the image title states when a
+            layer has more.
 
     Returns:
         A ``Report`` with the paths written, the layer rows and the predictions.
@@ -534,7 +534,7 @@ def render_report(model, image, out_dir, *, labels=None, top: int = DEFAULT_TOP,
     Raises:
         DataError: the input cannot be read or does not fit the model.
         KerasModelError: the model's layer outputs cannot be read.
-        OutputPathError: ``out_dir`` is a file, cannot be written, or holds
+        OutputPathError: ``out_dir`` is a file, cannot be written, or contains
             a report and ``overwrite`` is `False`.
     """
     x = prepare_input(model, image)
@@ -554,9 +554,12 @@ def _render(model, x, out_dir: Path, *, labels, top, title, input_name, overwrit
     if isinstance(max_channels, bool) or not isinstance(max_channels, int) or max_channels < 1:
         raise ValueError(f"max_channels must be a positive integer. Received: max_channels={max_channels!r}")
     rows = collect_rows(model, x)
-    # The panel shows what convnetjs_keras.inference.predict returns, bit for bit the `predict` command's numbers.
+    # The panel shows what convnetjs_keras.inference.predict returns, the function the `predict` command uses.
     outputs = predict(model, x)[0]
     task, value_name, predictions = rank_outputs(model, outputs, labels, top)
+    if labels is not None and task == "classification" and len(labels) != outputs.size:
+        raise ValueError(f"labels must have one name per class, {outputs.size} names. "
+                         f"Received: {len(labels)} labels")
 
     images: dict[str, bytes] = {}
     input_mosaic, _ = volume_mosaic(rows[0].volume, color=True, max_channels=max_channels)

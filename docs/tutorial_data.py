@@ -11,7 +11,7 @@ per class (``DIR/class_<index>.png``, 32x32 RGB) that is not in the .npz.
 ``--source synthetic`` (the default) draws the images: a disc in one of ten
 colours, one colour per class, at a random place and size on a noisy
 background. It needs no download and trains in seconds, but it is not
-CIFAR-10, so accuracies on it say nothing about CIFAR-10.
+CIFAR-10, so accuracies on it tell nothing about CIFAR-10.
 ``--source cifar10`` takes the first N training images of CIFAR-10 from
 ``keras.datasets.cifar10``, which downloads about 170 MB once.
 """

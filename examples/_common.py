@@ -86,9 +86,14 @@ def positive_float(text: str) -> float:
     return value
 
 
+def configure_logging() -> None:
+    """Send the examples' log lines, and the training panel's, to stdout without prefixes."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout, force=True)
+
+
 def start(args: argparse.Namespace, name: str) -> Path:
     """Configure logging, seed every random generator and create the output folder."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout, force=True)
+    configure_logging()
     import keras
 
     keras.utils.set_random_seed(args.seed)

@@ -15,8 +15,8 @@ Data, the first that is available:
    ``x`` (N, 32, 32, 3) pixel values 0..255 and ``y`` (N,) labels 0..9, and
    optionally ``x_test`` and ``y_test``;
 2. keras.datasets.cifar10, downloaded (about 170 MB) unless --offline or --fast;
-3. with --fast only: a synthetic stand-in of generated striped images, which
-   checks that the script works but says nothing about CIFAR-10.
+3. with --fast only: a synthetic stand-in of generated striped images. It
+   checks that the script works, and its accuracy is no measure of CIFAR-10.
 
 Without data the script prints what to do and exits with status 2.
 
@@ -180,8 +180,8 @@ def load_data(args) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str
         return found
     if args.fast:
         logger.warning("NOTE: --fast without --data uses a SYNTHETIC stand-in for CIFAR-10 (generated striped "
-                       "images in 10 classes). It checks that the script works; its accuracy says nothing about "
-                       "CIFAR-10.")
+                       "images in 10 classes). It checks that the script works, and its accuracy is no measure "
+                       "of CIFAR-10.")
         x, y = synthetic_images(args.examples + args.test_examples, np.random.default_rng(args.seed))
         return (x[:args.examples], y[:args.examples], x[args.examples:], y[args.examples:],
                 "synthetic stand-in (generated striped images, not CIFAR-10)")
@@ -220,13 +220,15 @@ def main(argv=None) -> int:
         args.epochs, args.examples, args.test_examples = 1, 400, 200
     if args.data is None and args.offline and not args.fast:
         _common.fail(NO_DATA_MESSAGE.format(reason=NO_DOWNLOAD_OFFLINE))  # before the slow import of Keras
-    out = _common.start(args, NAME)
     clock = _common.Stopwatch()
+    _common.configure_logging()
+    # Find the data first, so that a run without data leaves no output folder behind.
+    x_train, y_train, x_test, y_test, source = load_data(args)
+    out = _common.start(args, NAME)
 
     from convnetjs_keras.callbacks import panel_callback
     from convnetjs_keras.data import Augmentation
 
-    x_train, y_train, x_test, y_test, source = load_data(args)
     logger.info("data: %s", source)
     x_train, y_train = _common.trim_to_batches(preprocess(x_train[:args.examples]), y_train[:args.examples],
                                                TRAINER["batch_size"])

@@ -5,7 +5,7 @@ regression net) and written as ConvNetJS snapshots, so each command spends
 its time in Keras' tracing, not in the forward pass. Expected outputs come
 from the same snapshot loaded in the test and run through
 ``convnetjs_keras.inference.predict``; with ``--precision float64`` the CSV
-holds every digit, so the comparison is exact up to float64 rounding.
+contains every digit, so the comparison is exact up to float64 rounding.
 """
 
 from __future__ import annotations

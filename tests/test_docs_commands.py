@@ -16,7 +16,7 @@ Conventions in the Markdown files:
   (``SETUP_PREFIXES``) are not run either, since this test runs after them.
 
 The commands of a document run in order with bash, in one temporary folder
-that holds symbolic links to the repository's ``docs``, ``examples`` and
+that contains symbolic links to the repository's ``docs``, ``examples`` and
 ``node_modules`` folders (the documents run their commands from the
 repository root; none of them writes there) and the input files the
 documents tell the reader to get elsewhere (``FIXTURES``). Each must exit
@@ -121,7 +121,7 @@ def _console_commands(body: list[str], first_line: int) -> list[Step]:
 
 
 # ---------------------------------------------------------------------------
-# Fixtures: the files a document asks the reader to get elsewhere
+# Fixtures: the files that a document tells the reader to download
 # ---------------------------------------------------------------------------
 
 

@@ -26,8 +26,8 @@ from PIL import Image
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = REPO_ROOT / "examples"
 
-# Seconds one --fast run may take. A run needs about 10 to 25 s on a 2-core
-# machine, most of it importing TensorFlow; the limit leaves room for a busy machine.
+# Seconds one --fast run may take. A run took 8 to 36 s on a busy 2-core
+# machine, mostly importing TensorFlow, and the limit leaves room for a slower one.
 RUN_TIMEOUT_S = 300
 
 EXAMPLES = ("mnist", "cifar10", "classify2d", "regression1d", "autoencoder", "image_regression", "trainers",
@@ -59,7 +59,7 @@ class Run:
         return json.loads((self.out / "summary.json").read_text(encoding="utf-8"))
 
 
-def run_example(name: str, out: Path, *options: str) -> subprocess.CompletedProcess:
+def run_example(name: str, *options: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     command = [sys.executable, str(EXAMPLES_DIR / f"{name}.py"), *options]
     return subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
@@ -74,7 +74,7 @@ def example_run(tmp_path_factory):
     def get(name: str) -> Run:
         if name not in runs:
             out = tmp_path_factory.mktemp(name) / "out"
-            completed = run_example(name, out, "--fast", "--out", str(out), *EXTRA_OPTIONS.get(name, []))
+            completed = run_example(name, "--fast", "--out", str(out), *EXTRA_OPTIONS.get(name, []))
             output = completed.stdout + completed.stderr
             assert completed.returncode == 0, f"examples/{name}.py --fast failed:\n{output[-4000:]}"
             runs[name] = Run(out, output)
@@ -187,6 +187,7 @@ def test_cifar10_without_data_exits_2(tmp_path):
     assert "no CIFAR-10 data" in completed.stderr
     assert "--data cifar-10-batches-py" in completed.stderr
     assert "https://www.cs.toronto.edu/~kriz/cifar.html" in completed.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_trainers_compares_seven_methods(example_run):

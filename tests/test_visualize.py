@@ -108,7 +108,8 @@ def test_report_page_references_existing_pngs(tmp_path, conv_net, image):
     for source in page.sources:
         with Image.open(tmp_path / "report" / source) as picture:
             assert picture.format == "PNG"
-            assert picture.width > 0 and picture.height > 0
+            assert picture.width > 0
+            assert picture.height > 0
 
 
 def test_report_one_row_per_convnetjs_layer(tmp_path, conv_net, image):
@@ -183,6 +184,29 @@ def test_report_regression_from_array(tmp_path, regression_net):
     expected = predict(model, x[None])[0]
     assert [entry.value for entry in report.predictions] == [float(value) for value in expected]
     assert not any(path.name.startswith("filters_") for path in report.images)
+
+
+def test_report_functional_model(tmp_path):
+    inputs = keras.Input((6, 6, 1), dtype="float64")
+    hidden = keras.layers.Conv2D(3, 3, activation="tanh", name="features", dtype="float64")(inputs)
+    outputs = keras.layers.Dense(2, activation="softmax", name="classes", dtype="float64")(
+        keras.layers.Flatten(dtype="float64")(hidden))
+    model = keras.Model(inputs, outputs)
+    x = np.linspace(-0.5, 0.5, 36).reshape(6, 6, 1)
+
+    report = render_report(model, x, tmp_path)
+
+    assert [row.layer_type for row in report.rows] == ["input", "conv + tanh", "fc + softmax"]
+    assert [row.keras_name for row in report.rows] == ["input", "features", "classes"]
+    np.testing.assert_allclose(report.rows[-1].volume.reshape(-1), predict(model, x[None])[0], rtol=1e-12)
+    assert (tmp_path / "filters_01_features.png").is_file()
+
+
+def test_report_labels_count_checked(tmp_path, conv_net, image):
+    _path, model = conv_net
+
+    with pytest.raises(ValueError, match="labels must have one name per class, 3 names. Received: 2 labels"):
+        render_report(model, image, tmp_path, labels=["red", "green"])
 
 
 def test_report_refuses_overwrite_when_asked(tmp_path, conv_net, image):

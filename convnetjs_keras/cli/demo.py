@@ -41,7 +41,7 @@ def _prepare_out(out: Path):
             raise OutputPathError(Problem("exists and is not a folder.", source=str(out),
                                           hint="Choose another folder with --out."))
         if any(out.iterdir()) and not (out / MARKER).exists():
-            raise OutputPathError(Problem("exists and holds files that the demo did not write.", source=str(out),
+            raise OutputPathError(Problem("exists and contains files that the demo did not write.", source=str(out),
                                           hint="Choose another folder with --out."))
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text("Files written by `convnetjs-keras demo`; it replaces them on the next run.\n")

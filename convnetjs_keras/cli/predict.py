@@ -101,7 +101,7 @@ def collect_sources(inputs, input_shape, dtype) -> list:
     """Return an ``ImageSource`` or ``ArraySource`` per INPUT argument, checking that each exists.
 
     Raises:
-        DataError: an input is missing, a folder holds no images, an array or
+        DataError: an input is missing, a folder contains no images, an array or
             CSV file does not fit ``input_shape``, or images are given for a
             network whose input is not an image.
     """
@@ -381,7 +381,7 @@ class Progress:
 
 @dataclasses.dataclass
 class OutputFormat:
-    """How a batch of network outputs becomes printed lines or CSV rows."""
+    """Formatting of network outputs as printed lines or CSV rows."""
 
     task: str
     value_name: str  # "probability", "score" or "output"

@@ -55,7 +55,7 @@ def add_parser(subparsers):
     parser.add_argument("--top", type=_positive_int, default=DEFAULT_TOP, metavar="K",
                         help=f"classes shown in the prediction panel (default: {DEFAULT_TOP})")
     parser.add_argument("--max-channels", type=_positive_int, default=DEFAULT_MAX_CHANNELS, metavar="N",
-                        help=f"feature maps and filters drawn per layer; the title says when a layer has more "
+                        help=f"feature maps and filters drawn per layer; the image title states when a layer has more "
                              f"(default: {DEFAULT_MAX_CHANNELS})")
     add_model_arguments(parser)
     parser.add_argument("--force", action="store_true", help="replace a report already in DIR")

@@ -52,8 +52,8 @@ class Shape(NamedTuple):
 class LayerSpec:
     """One ConvNetJS layer, parsed and checked.
 
-    ``options`` holds the scalar fields the layer type reads (``pad``,
-    ``drop_prob``, ``l2_decay_mul``...). ``filters`` and ``biases`` hold the
+    ``options`` contains the scalar fields the layer type reads (``pad``,
+    ``drop_prob``, ``l2_decay_mul``...). ``filters`` and ``biases`` are the
     weights: for ``conv`` the filters have shape (out_depth, sy, sx, in_depth)
     (a ConvNetJS filter ``Vol`` stores ``w[((sx * y) + x) * depth + d]``), for
     ``fc`` shape (out_depth, num_inputs); biases have shape (out_depth,).

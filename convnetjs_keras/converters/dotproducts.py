@@ -160,7 +160,7 @@ class ConvConverter(LayerConverter):
 
     @staticmethod
     def same_padding_matches(spec) -> bool:
-        """Whether Keras' ``padding='same'`` pads exactly ``pad`` on every side.
+        """Return whether Keras' ``padding='same'`` pads exactly ``pad`` on every side.
 
         With stride 1 and an odd kernel, 'same' pads (k - 1) / 2 on each side.
         """

@@ -13,6 +13,9 @@ Usage: python scripts/bench/bench_inference.py --threads 1 [--quick] [--json OUT
 from __future__ import annotations
 
 import argparse
+import os
+import resource
+import subprocess
 import sys
 from pathlib import Path
 
@@ -77,6 +80,46 @@ def compare_inference(net, label, *, node_examples, batch_examples, single_calls
     return results
 
 
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def compare_cli(examples: int, rounds: int) -> dict:
+    """Time ``convnetjs-keras predict`` on ``examples`` CIFAR-10 inputs against a Node process that builds the
+    network and runs ``forward`` on as many, both as whole processes."""
+    import numpy as np
+
+    snapshot = common.snapshot_path("cifar10")
+    inputs = common.CACHE_DIR / f"cifar10-inputs-{examples}.npy"
+    np.save(inputs, np.random.default_rng(1).random((examples, 32, 32, 3), dtype=np.float32))
+    out = common.CACHE_DIR / "cli-predictions.csv"
+    command = [sys.executable, "-m", "convnetjs_keras", "predict", str(snapshot), str(inputs), "--out", str(out),
+               "--force", "--batch-size", "512"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1")
+    convnetjs, python = {"wall": [], "cpu": []}, {"wall": [], "cpu": []}
+    for _ in range(rounds):
+        for side, values in (("node", convnetjs), ("python", python)):
+            cpu_before = _children_cpu_seconds()
+            with common.Timer() as timer:
+                if side == "node":
+                    common.node("forward", net="cifar10", examples=examples, warmup=0)
+                else:
+                    completed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+                    if completed.returncode != 0:
+                        raise RuntimeError(f"convnetjs-keras predict failed:\n{completed.stderr[-2000:]}")
+            values["wall"].append(timer.wall)
+            values["cpu"].append(_children_cpu_seconds() - cpu_before)
+    out.unlink(missing_ok=True)
+    inputs.unlink()
+    result = common.comparison(
+        f"CLI predict {examples} CIFAR-10 inputs, whole process", "s", convnetjs, python, higher_is_better=False,
+        note="python -m convnetjs_keras predict (TensorFlow import included) against a Node process that builds "
+             "the net and runs forward")
+    common.print_result(result)
+    return result
+
+
 def run(*, quick: bool = False, rounds: int = common.MIN_ROUNDS, threads: int = 1) -> list[dict]:
     """Run the comparisons; TensorFlow must already be pinned to ``threads`` threads."""
     rounds = max(rounds, common.MIN_ROUNDS)
@@ -87,6 +130,8 @@ def run(*, quick: bool = False, rounds: int = common.MIN_ROUNDS, threads: int = 
         results += compare_inference(
             net, label, node_examples=20 if quick else node_examples, batch_examples=64 if quick else 2048,
             single_calls=20 if quick else 400, rounds=rounds, threads=threads, quick=quick)
+    if not quick and threads == 1:
+        results.append(compare_cli(512, rounds))
     return results
 
 

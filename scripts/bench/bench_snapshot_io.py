@@ -20,7 +20,8 @@ Python worker that measures
 - ``save_snapshot(model, path)`` (array form, fsync) against Node's write
   with fsync;
 - in the first round only: tracemalloc's peak during a second load, and the
-  checked path (``json.loads`` of the whole file) as the "before".
+  checked paths as the "before": ``json.loads`` of the whole file, and
+  ``dumps_snapshot(to_snapshot(model))`` written with fsync.
 
 Usage: python scripts/bench/bench_snapshot_io.py [--quick] [--json OUT]
 """
@@ -83,7 +84,8 @@ def measure_round(snapshot, floor, out, first_round: bool) -> dict:
     from convnetjs_keras import fastjson
     from convnetjs_keras.export import model_to_net_spec
     from convnetjs_keras.model import build_model
-    from convnetjs_keras.snapshot import find_snapshot, parse_snapshot, read_json
+    from convnetjs_keras.files import atomic_write_bytes
+    from convnetjs_keras.snapshot import dumps_snapshot, find_snapshot, parse_snapshot, read_json
 
     # Warm up Keras and TensorFlow on a small snapshot, so that one-time setup is not timed.
     ck.load_snapshot(common.snapshot_path("fc_small"))
@@ -123,6 +125,16 @@ def measure_round(snapshot, floor, out, first_round: bool) -> dict:
 
         _, result["checked_load_wall"], result["checked_load_cpu"], result["checked_load_peak"] = _measure(
             checked_path)
+
+        def checked_writer():
+            # What save_snapshot did before fastjson: lists of Python floats, json.dumps, one write.
+            data = dumps_snapshot(ck.to_snapshot(model))
+            atomic_write_bytes(out, data)
+
+        model = ck.load_snapshot(snapshot)
+        _, result["checked_save_wall"], result["checked_save_cpu"], result["checked_save_peak"] = _measure(
+            checked_writer)
+        os.unlink(out)
     return result
 
 
@@ -233,7 +245,10 @@ def compare_snapshot(name: str, rounds: int, in_process: bool = False) -> list[d
         note="fastjson.write_snapshot(typed_array_objects=True)", extra=peaks("write_object"))
     save = common.comparison(
         f"save_snapshot {label}, array form, fsync", "s", node_values("write_fsync"), python_values("save"),
-        higher_is_better=False, note="both sides fsync the file", extra=peaks("save"))
+        higher_is_better=False, note="both sides fsync the file",
+        extra={**peaks("save"), "checked_path_wall": first.get("checked_save_wall"),
+               "checked_path_cpu": first.get("checked_save_cpu"),
+               "checked_path_peak_rss_increase": first.get("checked_save_peak")})
     load_array_values = python_values("load_array")
     load_array = common.measurement(
         f"load {label} rewritten in the array form ({array_megabytes})", "s", load_array_values,

@@ -12,7 +12,10 @@ Measured:
   matmul ceiling measured in the same process, and the convolution kernels
   alone at batch 128 (the bound they set on examples per second);
 - CIFAR-10 at batch 4 and MNIST at batch 20 (the demos' own batch sizes),
-  with and without ``steps_per_execution``.
+  with and without ``steps_per_execution``;
+- in the full run, the "before" variants: one update per call
+  (``steps_per_execution=1``), and padded convs built as ``ZeroPadding2D``
+  + ``padding='valid'`` instead of ``padding='same'``.
 
 Usage: python scripts/bench/bench_training.py --threads 1 [--quick] [--json OUT]
 """
@@ -32,14 +35,25 @@ import common  # noqa: E402
 STEPS_PER_EXECUTION = {128: 8, 20: 50, 4: 50}
 
 
-def keras_examples_per_second(layer_defs, trainer, batch_size, steps_per_execution, examples, rounds):
-    """Time ``model.fit`` over ``examples`` random examples, once per round, after a warm-up fit."""
+def keras_examples_per_second(layer_defs, trainer, batch_size, steps_per_execution, examples, same_padding=True):
+    """Return a function that times ``model.fit`` over ``examples`` random examples, after a warm-up fit.
+
+    ``same_padding=False`` builds every padded conv as ``ZeroPadding2D`` +
+    ``padding='valid'``, as the converter does where 'same' would differ.
+    """
+    from unittest import mock
+
     import numpy as np
 
     import convnetjs_keras as ck
+    from convnetjs_keras.converters.dotproducts import ConvConverter
     from convnetjs_keras.training import compile_like_convnetjs
 
-    model = ck.from_layer_defs(layer_defs, seed=1)
+    if same_padding:
+        model = ck.from_layer_defs(layer_defs, seed=1)
+    else:
+        with mock.patch.object(ConvConverter, "same_padding_matches", staticmethod(lambda spec: False)):
+            model = ck.from_layer_defs(layer_defs, seed=1)
     options = dict(trainer, batch_size=batch_size, version="npm-0.3.0")
     compile_like_convnetjs(model, options, steps_per_execution=steps_per_execution)
     rng = np.random.default_rng(1)
@@ -57,13 +71,13 @@ def keras_examples_per_second(layer_defs, trainer, batch_size, steps_per_executi
 
 
 def compare_training(name, net, batch_size, steps_per_execution, *, node_examples, keras_examples, rounds,
-                     target=None, note="", flops=None, ceiling=None):
+                     target=None, note="", flops=None, ceiling=None, same_padding=True):
     layer_defs, trainer = common.network_definition(net)
     # Whole updates only, so Keras never runs a partial last batch.
     chunk = batch_size * steps_per_execution
     keras_examples = max(chunk, keras_examples // chunk * chunk)
     keras_round = keras_examples_per_second(layer_defs, trainer, batch_size, steps_per_execution,
-                                            keras_examples, rounds)
+                                            keras_examples, same_padding=same_padding)
     convnetjs = {"wall": [], "cpu": []}
     python = {"wall": [], "cpu": []}
     for _ in range(rounds):
@@ -159,6 +173,11 @@ def run(*, quick: bool = False, rounds: int = common.MIN_ROUNDS, threads: int = 
             f"train CIFAR-10 batch 128, {suffix}, steps_per_execution=1", "cifar10", 128, 1,
             node_examples=count(200), keras_examples=count(6144), rounds=rounds, flops=flops, ceiling=ceiling,
             note="before: one update per call"))
+        results.append(compare_training(
+            f"train CIFAR-10 batch 128, {suffix}, ZeroPadding2D + 'valid'", "cifar10", 128,
+            STEPS_PER_EXECUTION[128], node_examples=count(200), keras_examples=count(6144), rounds=rounds,
+            flops=flops, ceiling=ceiling, same_padding=False,
+            note="before: explicit padding layers where padding='same' is equivalent"))
     demos = (("cifar10", 4, 60.0, 200, 4000), ("mnist", 20, 50.0, 600, 16000))
     # The quick mode runs one demo: the code path is the same for both.
     for net, batch_size, target, node_examples, keras_examples in demos[1:] if quick else demos:
