@@ -32,6 +32,7 @@ _LAZY = {
     "from_magicnet": "convnetjs_keras.magicnet",
     "to_magicnet": "convnetjs_keras.magicnet",
     "save_magicnet": "convnetjs_keras.magicnet",
+    "predict": "convnetjs_keras.inference",
     "load_keras_model": "convnetjs_keras.keras_io",
     "save_keras_model": "convnetjs_keras.keras_io",
     "TrainerOptions": "convnetjs_keras.training",

@@ -134,7 +134,7 @@ class Prediction:
 
 @dataclasses.dataclass
 class Report:
-    """What ``render_report`` wrote.
+    """Files, layer rows and predictions of one report written by ``render_report``.
 
     ``images`` lists every PNG in the order ``index.html`` shows them.
     ``task`` is "classification" or "regression". ``predictions`` contains the
@@ -337,8 +337,8 @@ def grey_levels(values: np.ndarray, low: float | None = None, high: float | None
 
 
 def _scale_for(height: int, width: int) -> int:
-    """Integer zoom that draws a tile about 64 pixels wide, between 1 and 10 (the demo uses 2 and 10)."""
-    return int(min(10, max(1, round(64 / max(height, width)))))
+    """Integer zoom that draws a tile at most 96 pixels wide, between 1 and 10 (the demo uses 2 and 10)."""
+    return int(min(10, max(1, 96 // max(height, width))))
 
 
 def tile_mosaic(tiles: np.ndarray, columns: int, scale: int, gap: int = 1, row_gap: int | None = None) -> np.ndarray:
@@ -404,9 +404,10 @@ def filter_mosaic(filters: np.ndarray, *, color: bool, max_channels: int = DEFAU
     for kernel in filters[:shown]:
         levels = grey_levels(kernel)
         tiles.extend(levels[:, :, channel] for channel in range(channels))
-    scale = int(min(8, max(1, round(16 / max(sy, sx)))))
     if channels == 1:
+        scale = int(min(8, max(1, round(30 / max(sy, sx)))))
         return tile_mosaic(np.stack(tiles), math.ceil(math.sqrt(shown)), scale), shown
+    scale = int(min(8, max(1, round(16 / max(sy, sx)))))
     # One row per filter, with wider gaps between the rows than between a filter's channels.
     return tile_mosaic(np.stack(tiles), channels, scale, row_gap=3), shown
 

@@ -96,7 +96,8 @@ def import_all_modules() -> list[str]:
     for module in pkgutil.walk_packages(convnetjs_keras.__path__, "convnetjs_keras."):
         if module.name != "convnetjs_keras.__main__":  # importing it runs the command line
             importlib.import_module(module.name)
-    return sorted(name for name in sys.modules if name == "tensorflow" or name.startswith("tensorflow."))
+    return sorted(name for name, module in sys.modules.items()
+                  if module is not None and (name == "tensorflow" or name.startswith("tensorflow.")))
 
 
 # keras.device() names of the CPU. On PyTorch the name carries no index:

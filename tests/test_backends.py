@@ -23,6 +23,7 @@ import os
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -37,6 +38,7 @@ from convnetjs_keras.training import compile_like_convnetjs
 from convnetjs_node import node_forward, node_make_layers, node_train
 
 BACKEND = keras.backend.backend()
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 DTYPE = "float64" if BACKEND == "tensorflow" else "float32"
@@ -452,3 +454,37 @@ def test_float64_warning_names_backend():
         assert messages == []
     else:
         assert len(messages) == 1 and f"on Keras' {BACKEND} backend" in messages[0]
+
+
+# --- scripts/gpu_check.py without TensorFlow -------------------------------------
+
+# Runs gpu_check.py with TensorFlow made unimportable, so any convnetjs_keras
+# module that imports it at import time fails the run.
+GPU_CHECK_WITHOUT_TENSORFLOW = r'''
+import runpy
+import sys
+
+sys.modules["tensorflow"] = None
+sys.argv = ["gpu_check.py", *sys.argv[1:]]
+runpy.run_path(sys.argv.pop(1), run_name="__main__")
+'''
+
+
+@pytest.mark.skipif(not {"jax", "torch"} & set(BACKENDS), reason="needs JAX or PyTorch: pip install jax")
+def test_gpu_check_dry_run_without_tensorflow(tmp_path):
+    backend = "jax" if "jax" in BACKENDS else "torch"
+    script = REPO_ROOT / "scripts" / "gpu_check.py"
+    out = tmp_path / "out"
+    env = dict(os.environ, KERAS_BACKEND=backend, CUDA_VISIBLE_DEVICES="", JAX_PLATFORMS="cpu")
+
+    completed = subprocess.run(
+        [sys.executable, "-c", GPU_CHECK_WITHOUT_TENSORFLOW, str(script), "--backend", backend, "--cpu-ok",
+         "--batch-sizes", "4,8", "--steps", "1", "--out", str(out)],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180, check=False)
+
+    assert completed.returncode == 0, f"gpu_check.py failed:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
+    summary = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert summary["tensorflow_modules_imported"] == []
+    assert summary["failures"] == []
+    assert [run["batch_size"] for run in summary["training"]] == [4, 8]
+    assert summary["export"]["max_difference"] < 1e-4

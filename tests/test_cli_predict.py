@@ -4,13 +4,14 @@ The networks are tiny (an 8x8x3 conv net, a 6x6x1 svm net and a 1x1x4
 regression net) and written as ConvNetJS snapshots, so each command spends
 its time in Keras' tracing, not in the forward pass. Expected outputs come
 from the same snapshot loaded in the test and run through
-``convnetjs_keras.inference.predict``; with ``--precision float64`` the CSV
+``convnetjs_keras.inference.predict``. With ``--precision float64`` the CSV
 contains every digit, so the comparison is exact up to float64 rounding.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import logging
 
 import numpy as np
@@ -19,6 +20,7 @@ from PIL import Image
 
 import convnetjs_keras as ck
 from convnetjs_keras.cli import main
+from convnetjs_keras.cli.predict import Progress
 from convnetjs_keras.data import preprocess_image
 from convnetjs_keras.inference import predict
 
@@ -235,6 +237,21 @@ def test_regression_npz_of_vol_shaped_rows(tmp_path, nets):
 
     np.testing.assert_allclose([[float(v) for v in row[1:]] for row in rows], predict(model, x.reshape(3, 4)),
                                rtol=1e-12)
+
+
+def test_progress_line_redrawn_in_place():
+    stream = io.StringIO()
+    progress = Progress(1000, enabled=True, stream=stream)
+
+    progress.update(1000)
+    progress.finish()
+
+    text = stream.getvalue()
+    assert text.startswith("\rpredicted 1,000/1,000 inputs (100%, ")
+    assert text.endswith(" inputs/s)\n")
+    silent = io.StringIO()
+    Progress(1000, enabled=False, stream=silent).update(1000)
+    assert silent.getvalue() == ""
 
 
 # ---------------------------------------------------------------------------

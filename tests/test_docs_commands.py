@@ -15,16 +15,17 @@ Conventions in the Markdown files:
   stopped``. Commands that install this package or run the test suite
   (``SETUP_PREFIXES``) are not run either, since this test runs after them.
 
-The commands of a document run in order with bash, in one temporary folder
-that contains symbolic links to the repository's ``docs``, ``examples`` and
-``node_modules`` folders (the documents run their commands from the
-repository root; none of them writes there) and the input files the
-documents tell the reader to get elsewhere (``FIXTURES``). Each must exit
-with status 0.
+The commands of a document run in order with bash, in one temporary folder.
+It contains symbolic links to the repository's ``docs``, ``examples`` and
+``node_modules`` folders, because the documents run their commands from the
+repository root (none of them writes there). It also contains the input
+files that the documents have the reader download (``FIXTURES``). Each
+command must exit with status 0.
 
 The Traditional Chinese documents must contain the same commands and file
-blocks as their English originals, character for character. A fast test
-checks that, so their commands are run only once, through the English
+blocks as their English originals, character for character, and the
+Traditional Chinese README the same generated support table. Fast tests
+check that, so their commands are run only once, through the English
 document.
 """
 
@@ -121,7 +122,7 @@ def _console_commands(body: list[str], first_line: int) -> list[Step]:
 
 
 # ---------------------------------------------------------------------------
-# Fixtures: the files that a document tells the reader to download
+# Fixtures: the files that a document has the reader download
 # ---------------------------------------------------------------------------
 
 
@@ -154,6 +155,7 @@ def _environment() -> dict[str, str]:
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     env["MPLBACKEND"] = "Agg"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # no __pycache__ written into the linked repository folders
     return env
 
 
@@ -215,6 +217,17 @@ def test_translation_has_same_commands(english):
 
     assert [(step.kind, step.name, step.text) for step in translated_steps] == \
         [(step.kind, step.name, step.text) for step in original_steps]
+
+
+def test_readme_translation_support_table_current():
+    # The table between the markers is generated into README.md; the Traditional Chinese README keeps a copy.
+    start, end = "<!-- support-table:start -->", "<!-- support-table:end -->"
+    tables = []
+    for name in ("README.md", "README.zh-TW.md"):
+        text = (REPO_ROOT / name).read_text(encoding="utf-8")
+        tables.append(text[text.index(start):text.index(end)])
+
+    assert tables[1] == tables[0], "copy the support table of README.md into README.zh-TW.md"
 
 
 def test_tutorial_has_every_step():

@@ -315,6 +315,7 @@ def iter_batches(sources, input_shape, dtype, batch_size: int, *, skip_bad: bool
     """
     import numpy as np
 
+    skipped = [] if skipped is None else skipped
     with ThreadPoolExecutor(max_workers=DECODE_THREADS) as executor:
         try:
             for source in sources:

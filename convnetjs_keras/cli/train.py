@@ -372,12 +372,28 @@ def _prepare(args, augmentation, options):
     steps = args.steps_per_execution or _auto_steps_per_execution(options.batch_size)
     # More steps than an epoch has would make Keras report step numbers past the epoch's end.
     steps = min(steps, math.ceil(x.shape[0] / options.batch_size))
+    single_step_reason = _single_step_reason(keras.backend.backend(), args.distribute)
+    if single_step_reason and steps > 1:
+        if args.steps_per_execution:
+            logger.warning("warning: --steps-per-execution %d is ignored: %s", steps, single_step_reason)
+        steps = 1
     compile_like_convnetjs(model, options, metrics=metrics, steps_per_execution=steps)
     logger.info("%s: %s examples for training%s; %s, %d outputs; batch size %d, steps per execution %d",
                 args.data, f"{x.shape[0]:,}",
                 f", {validation[0].shape[0]:,} for validation" if validation is not None else "",
                 task, num_outputs, options.batch_size, steps)
     return model, x, y, validation
+
+
+def _single_step_reason(backend: str, distribute: str) -> str | None:
+    """Return why only steps_per_execution=1 works here, or None when more steps work."""
+    if backend == "torch":
+        return "Keras' PyTorch backend runs one step per execution"  # Keras 3.15 raises otherwise
+    if distribute == "multi-worker":
+        # Keras 3.15's multi-step loop fails under MultiWorkerMirroredStrategy in TensorFlow 2.21
+        # ("You must feed a value for placeholder tensor ... while/cond").
+        return "multi-worker training runs one step per execution"
+    return None
 
 
 def _auto_steps_per_execution(batch_size: int) -> int:

@@ -30,8 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
 
-# Updates run per call of the compiled train function; measured best of 1, 4,
-# 8, 16 and 50 on the 2-core machine in docs/benchmarks.md.
+# Updates per call of the compiled train function (Keras' steps_per_execution).
+# On the 2-core machine of docs/benchmarks.md, batch 128 was within noise for
+# 1, 4, 8 and 16; batches 4 and 20 were fastest at 50 of 1, 10, 50 and 100.
 STEPS_PER_EXECUTION = {128: 8, 20: 50, 4: 50}
 
 
