@@ -54,6 +54,10 @@ def __getattr__(name):
     return getattr(importlib.import_module(module_name), name)
 
 
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
     "ConvNetJSKerasError", "DataError", "KerasModelError", "LayerDefinitionError", "NetworkTextError",
     "OutputPathError", "SnapshotFormatError", "TrainerOptionError", "UnsupportedLayerError", "__version__",

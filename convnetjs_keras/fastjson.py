@@ -8,10 +8,10 @@ with a placeholder where each ``w`` was) is parsed by
 ``snapshot.parse_json_bytes``, with the same checks as a whole file.
 
 The fast reader vouches only for files it fully understands. On anything
-unusual (a ``w`` holding a string, ``true``, ``null``, a non-finite value,
-keys out of order, a JSON error anywhere) it returns ``None``, and the caller
-reads the file again with the checked path of ``convnetjs_keras.snapshot``,
-whose error messages are the reference. Values are bit-identical to
+unusual it returns ``None``: a ``w`` containing a string, ``true``, ``null``
+or a non-finite value, keys out of order, or a JSON error anywhere. The
+caller then reads the file again with the checked path of
+``convnetjs_keras.snapshot``, whose error messages are the reference. Values are bit-identical to
 ``json.loads``: both parsers round every decimal number correctly, and the
 tests compare them.
 
@@ -44,9 +44,9 @@ logger = logging.getLogger(__name__)
 # buffer grow to hold it whole.
 BLOCK_SIZE = 4 * 1024 * 1024
 
-# Key of the object that stands in the skeleton where a ``w`` value was. The
-# JSON escape \u0000 makes it a key no snapshot uses; a file that does use it
-# is caught because each placeholder index must appear exactly once.
+# Key of the object placed in the skeleton where a ``w`` value was. The JSON
+# escape \u0000 makes it a key no snapshot uses. A file that does use it is
+# caught, because each placeholder index must appear exactly once.
 _PLACEHOLDER_KEY = "\x00convnetjs_keras_w"
 _PLACEHOLDER = b'{"\\u0000convnetjs_keras_w":%d}'
 
@@ -75,8 +75,8 @@ def read_json_file(path, label: str | None = None):
         The parsed JSON, with each ``"w"`` value that is an array or a
         ``{"0": ..}`` object of finite numbers replaced by a 1-D float64
         ``numpy`` array of its values in index order. Returns ``None`` when
-        the file cannot be read or holds anything the fast path does not
-        handle; the caller then reads it with ``snapshot.read_json``.
+        the file cannot be read or contains anything the fast path does not
+        handle. The caller then reads it with ``snapshot.read_json``.
     """
     from convnetjs_keras.errors import ConvNetJSKerasError
     from convnetjs_keras.snapshot import parse_json_bytes
@@ -118,11 +118,11 @@ def read_json_file(path, label: str | None = None):
 class _Scanner:
     """Split a JSON byte stream into a skeleton and parsed ``w`` arrays.
 
-    The scan moves from string token to string token, so it always knows
+    The scan moves from string token to string token, so it always tracks
     whether it is inside a string. A ``w`` value is recognised only as the
-    value of a ``"w"`` key that opens with ``[`` or ``{``; its end is the
-    first matching closing bracket, which is right for a flat array or
-    object of numbers and makes anything nested fail to parse.
+    value of a ``"w"`` key that opens with ``[`` or ``{``. Its end is taken
+    to be the first closing bracket of the same kind. That is right for a
+    flat array or object of numbers, and anything nested then fails to parse.
     """
 
     def __init__(self, handle, block_size: int | None = None):
@@ -136,17 +136,17 @@ class _Scanner:
         """Drop the bytes before ``position`` and read at least one more block."""
         if self.at_end:
             return False
-        kept = len(self.buffer) - self.position
-        # Reading at least as much as is kept makes the copying of a long value linear in its size.
-        size = max(self.block_size, minimum, kept)
-        buffer = bytearray(kept + size)
-        buffer[:kept] = memoryview(self.buffer)[self.position:]
+        remaining = len(self.buffer) - self.position
+        # Reading at least as much as remains makes the copying of a long value linear in its size.
+        size = max(self.block_size, minimum, remaining)
+        buffer = bytearray(remaining + size)
+        buffer[:remaining] = memoryview(self.buffer)[self.position:]
         with memoryview(buffer) as view:
-            count = self.handle.readinto(view[kept:])
+            count = self.handle.readinto(view[remaining:])
         if not count:
             self.at_end = True
             return False
-        del buffer[kept + count:]
+        del buffer[remaining + count:]
         self.buffer = buffer
         self.position = 0
         return True
@@ -189,7 +189,7 @@ class _Scanner:
         """Return ``(start, end)`` of a bracketed value after ``"w"`` and a colon.
 
         Returns ``False`` when no ``[`` or ``{`` value follows, and ``None``
-        after reading more bytes when the buffer ended before the answer.
+        after reading more bytes when the buffer ended too early to tell.
         """
         buffer = self.buffer
         index = key_end
@@ -229,7 +229,8 @@ def _parse_w(buffer: bytearray, start: int, end: int) -> np.ndarray:
             raise _Unsupported(f"a 'w' value does not parse alone ({error})") from None
         finally:
             text.release()
-    quotes = buffer.count(b'"', start, end)
+    # numpy counts bytes about 4x faster than bytearray.count.
+    quotes = int(np.count_nonzero(np.frombuffer(buffer, np.uint8, end - start, start) == 0x22))
     if type(parsed) is list:
         if quotes:
             raise _Unsupported("a 'w' array contains a string")
@@ -245,7 +246,7 @@ def _parse_w(buffer: bytearray, start: int, end: int) -> np.ndarray:
     try:
         array = np.fromiter(values, dtype=np.float64, count=len(parsed))
     except (TypeError, ValueError, OverflowError):
-        raise _Unsupported("a 'w' value holds something other than numbers") from None
+        raise _Unsupported("a 'w' value contains something other than numbers") from None
     if not np.isfinite(array).all():
         raise _Unsupported("a 'w' value is not finite")
     return array
@@ -298,7 +299,7 @@ def write_snapshot(path, net, *, digits: int | None = None, typed_array_objects:
                    extra: dict | None = None, overwrite: bool = True, fsync: bool = True) -> None:
     """Write ``net_spec_to_json(net, ...)`` to ``path`` as compact JSON, streaming.
 
-    The file holds the same JSON values as ``dumps_snapshot(net_spec_to_json(
+    The file contains the same JSON values as ``dumps_snapshot(net_spec_to_json(
     net, digits=digits, typed_array_objects=typed_array_objects,
     extra=extra))``, in the same key order, but the weights of one ``Vol``
     at a time are turned into text. Numbers are spelled as orjson writes

@@ -12,12 +12,15 @@ registered, so one error names them all.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import zipfile
 from pathlib import Path
 
 from convnetjs_keras.errors import KerasModelError, Problem
 from convnetjs_keras.files import atomic_path
+
+logger = logging.getLogger(__name__)
 
 
 def custom_objects() -> dict:
@@ -222,8 +225,14 @@ def load_keras_model(path, weights=None, *, compile: bool = False):
         except (ValueError, TypeError, KeyError, AttributeError) as error:
             raise _explain(error, label) from error
         if weights is None:
-            raise KerasModelError(Problem("a model.json holds no weights.", source=label,
-                                          hint="Give the weights file with --weights model.weights.h5."))
+            # `convert --json model.json` writes model.weights.h5 beside it.
+            beside = path.with_name(path.stem + ".weights.h5")
+            if not beside.is_file():
+                raise KerasModelError(Problem(f"a model.json holds no weights, and {beside.name} is not beside it.",
+                                              source=label,
+                                              hint="Give the weights file with --weights model.weights.h5."))
+            logger.info("%s: using the weights in %s", label, beside)
+            weights = beside
         weights = Path(weights)
         if not weights.is_file():
             raise KerasModelError(Problem("weights file not found.", source=str(weights)))

@@ -26,8 +26,8 @@ def _check_dtype(dtype):
         raise ValueError(f"dtype must be 'float32' or 'float64'. Received: dtype={dtype!r}")
 
 
-# What Keras computes in float32 for float64 inputs on backends other than
-# TensorFlow, checked with Keras 3.15.1, JAX 0.10.2 and PyTorch 2.13.0. Keras'
+# Operations that Keras computes in float32 for float64 inputs on backends other
+# than TensorFlow, checked with Keras 3.15.1, JAX 0.10.2 and PyTorch 2.13.0. Keras'
 # type promotion (keras.backend.result_type) maps float64 to float32 there.
 _FLOAT32_OPERATIONS = {"jax": "tanh", "torch": "matrix products, so every Dense layer,"}
 

@@ -237,12 +237,13 @@ def _check_method(method, version, source=None) -> list[Problem]:
         return []
     if method in METHODS["github"]:
         hint = (f"npm convnetjs 0.3.0 has no {method!r} and would silently train with SGD. Use version='github' "
-                "for the current ConvNetJS source, or fallback_to_sgd=True to reproduce 0.3.0.")
+                "for the current ConvNetJS source, or fallback_to_sgd=True (--fallback-to-sgd on the command line) "
+                "to reproduce 0.3.0.")
     else:
         suggestion = _closest(method, METHODS[version])
         hint = (f"Did you mean {suggestion!r}? " if suggestion else "") + (
             f"ConvNetJS {version} methods: {', '.join(METHODS[version])}. ConvNetJS itself would silently "
-            "train with SGD; pass fallback_to_sgd=True to do the same.")
+            "train with SGD; pass fallback_to_sgd=True (--fallback-to-sgd on the command line) to do the same.")
     return [Problem(f"{method!r} is not a ConvNetJS {version} method.", source=source, field="method", hint=hint)]
 
 

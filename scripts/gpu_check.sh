@@ -5,7 +5,7 @@
 #
 # Usage: bash scripts/gpu_check.sh WHEEL_DIR [--backend jax|torch] [gpu_check.py options]
 #
-# WHEEL_DIR holds the wheels of Keras and of those of its dependencies that
+# WHEEL_DIR contains the wheels of Keras and of those of its dependencies that
 # the machine lacks (on a machine with network access:
 # `pip download keras -d WHEEL_DIR`). They are installed with pip
 # --no-index into a temporary prefix that goes on PYTHONPATH, so the Python

@@ -453,7 +453,8 @@ def test_float64_warning_names_backend():
     if DTYPE == "float64":
         assert messages == []
     else:
-        assert len(messages) == 1 and f"on Keras' {BACKEND} backend" in messages[0]
+        assert len(messages) == 1
+        assert f"on Keras' {BACKEND} backend" in messages[0]
 
 
 # --- scripts/gpu_check.py without TensorFlow -------------------------------------

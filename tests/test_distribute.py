@@ -57,8 +57,8 @@ RELATIVE_TOLERANCE = {"float64": 1e-6, "float32": 1e-5}
 # Seconds each training subprocess may run, TensorFlow's start-up included.
 SUBPROCESS_TIMEOUT_S = 150
 
-# Trains LAYER_DEFS as each entry of request["runs"] says and saves the
-# weights. It is a separate process because the device layout, TF_CONFIG and
+# Trains LAYER_DEFS once per entry of request["runs"] and saves the trained
+# snapshots. It is a separate process because the device layout, TF_CONFIG and
 # the backend must be set before TensorFlow or JAX starts.
 TRAIN_SCRIPT = r'''
 import json

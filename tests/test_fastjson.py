@@ -1,9 +1,9 @@
 """Tests of convnetjs_keras.fastjson: the streaming snapshot reader and writer.
 
-The reference is the checked path of convnetjs_keras.snapshot (``json.loads``
-of the whole file): the fast reader must give bit-identical weights where it
-accepts a file, and every file it declines must produce exactly the checked
-path's result or error message through ``load_net_spec``.
+The reference is the checked path of convnetjs_keras.snapshot, which parses
+the whole file with ``json.loads``. Where the fast reader accepts a file, its
+weights must be bit-identical. Through ``load_net_spec``, every file must give
+exactly the checked path's result or error message.
 """
 
 from __future__ import annotations
@@ -73,7 +73,8 @@ def assert_same_nets(fast, checked):
         for name in ("filters", "biases"):
             a, b = getattr(mine, name), getattr(theirs, name)
             if a is None or b is None:
-                assert a is None and b is None
+                assert a is None, name
+                assert b is None, name
                 continue
             assert a.dtype == b.dtype == np.float64
             assert a.shape == b.shape
@@ -166,7 +167,7 @@ def test_reads_without_orjson(tmp_path, monkeypatch):
 
 def test_load_memory_below_file_size(tmp_path, monkeypatch):
     # fc 300 -> 400 -> 10 in the object form: about 3.3 MB of text, read in
-    # blocks of 256 kB. The checked path holds a Python float and a dict entry
+    # blocks of 256 kB. The checked path keeps a Python float and a dict entry
     # per weight, about 10x the file.
     monkeypatch.setattr(fastjson, "BLOCK_SIZE", 256 * 1024)
     net = net_spec_from_layer_defs([{"type": "input", "out_sx": 1, "out_sy": 1, "out_depth": 300},

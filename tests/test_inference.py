@@ -69,8 +69,8 @@ def test_predict_flat_rows_in_vol_order(conv_model):
 @pytest.mark.parametrize("layout", ["vector", "volume-1x1"])
 def test_predict_vector_input_layouts(vector_model, layout):
     x = random_inputs(6, (7,))
-    given = x if layout == "vector" else x.reshape(6, 1, 1, 7)
-    np.testing.assert_allclose(inference.predict(vector_model, given), vector_model.predict(x, verbose=0),
+    inputs = x if layout == "vector" else x.reshape(6, 1, 1, 7)
+    np.testing.assert_allclose(inference.predict(vector_model, inputs), vector_model.predict(x, verbose=0),
                                rtol=1e-6, atol=1e-7)
 
 

@@ -104,7 +104,8 @@ class _VersionAction(argparse.Action):
         _quiet_tensorflow()
         lines = [f"convnetjs-keras {__version__}"]
         try:
-            import keras
+            with _silence_native_stderr():
+                import keras
 
             lines.append(f"keras {keras.__version__}, backend {keras.backend.backend()}")
         except Exception as error:  # a broken Keras install must not hide our version

@@ -171,10 +171,15 @@ def _train(args) -> int:
             # Raises DistributionError unless each replica gets an equal slice of every batch.
             replicas.per_replica_batch_size(options.batch_size)
         model, x, y, validation = _prepare(args, augmentation, options)
-        history_rows, seconds = _fit(args, model, x, y, validation, augmentation, options)
+        history_rows, seconds, interrupted = _fit(args, model, x, y, validation, augmentation, options)
 
+    if interrupted:
+        logger.info("interrupted after %.1f s; writing the model as trained so far", seconds)
     _write_outputs(model, history_rows, outputs, args)
-    logger.info("trained %d epochs on %s examples in %.1f s", args.epochs, f"{x.shape[0]:,}", seconds)
+    if interrupted:
+        return 130
+    epochs = "epoch" if args.epochs == 1 else "epochs"
+    logger.info("trained %d %s on %s examples in %.1f s", args.epochs, epochs, f"{x.shape[0]:,}", seconds)
     return 0
 
 
@@ -469,10 +474,14 @@ def _fit(args, model, x, y, validation, augmentation, options):
     if validation is not None:
         validation_data = tf.data.Dataset.from_tensor_slices(validation).batch(VALIDATION_BATCH_SIZE)
     start = time.perf_counter()
-    model.fit(training_dataset(x, y, options.batch_size, augmentation, args.seed), epochs=args.epochs,
-              validation_data=validation_data, callbacks=callbacks, verbose=verbose,
-              shuffle=False)  # training_dataset shuffles
-    return panel.rows, time.perf_counter() - start
+    try:
+        model.fit(training_dataset(x, y, options.batch_size, augmentation, args.seed), epochs=args.epochs,
+                  validation_data=validation_data, callbacks=callbacks, verbose=verbose,
+                  shuffle=False)  # training_dataset shuffles
+    except KeyboardInterrupt:
+        # Keep what was trained: the caller writes the outputs, then exits with 130.
+        return panel.rows, time.perf_counter() - start, True
+    return panel.rows, time.perf_counter() - start, False
 
 
 # ---------------------------------------------------------------------------

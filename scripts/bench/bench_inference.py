@@ -41,10 +41,10 @@ def compare_inference(net, label, *, node_examples, batch_examples, single_calls
     model = ck.load_snapshot(common.snapshot_path(net))
     rng = np.random.default_rng(1)
     x = rng.random((batch_examples, *model.input_shape[1:]), dtype=np.float32)
-    one = x[:1]
+    single_image = x[:1]
     predict(model, x)
-    predict(model, one)
-    model.predict(one, verbose=0)
+    predict(model, single_image)
+    model.predict(single_image, verbose=0)
     model.predict(x, batch_size=512, verbose=0)
 
     convnetjs = {"wall": [], "cpu": []}
@@ -55,9 +55,9 @@ def compare_inference(net, label, *, node_examples, batch_examples, single_calls
         convnetjs["wall"].append(result["examples_per_s"])
         convnetjs["cpu"].append(result["examples"] / result["cpu_s"])
         python_rates(lambda: predict(model, x, batch_size=512), batch_examples, 1, batch)
-        python_rates(lambda: predict(model, one), 1, single_calls, single)
+        python_rates(lambda: predict(model, single_image), 1, single_calls, single)
         python_rates(lambda: model.predict(x, batch_size=512, verbose=0), batch_examples, 1, keras_batch)
-        python_rates(lambda: model.predict(one, verbose=0), 1, max(3, single_calls // 20), keras_single)
+        python_rates(lambda: model.predict(single_image, verbose=0), 1, max(3, single_calls // 20), keras_single)
 
     suffix = f"{threads} thread{'s' if threads > 1 else ''}"
     results = [

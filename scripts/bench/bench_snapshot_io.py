@@ -14,9 +14,9 @@ Python worker that measures
   over the process's size before the call (VmHWM after resetting it);
 - the floor: reading the same numbers from a file of bare JSON arrays, one
   per ``Vol``, parsed by orjson into float64 arrays, with nothing else;
-- ``fastjson.write_snapshot`` without fsync in the array form (what
-  ``save_snapshot`` writes) and in ConvNetJS's object form, against Node's
-  plain write; ``load_snapshot`` of the array-form file it wrote;
+- ``fastjson.write_snapshot`` without fsync, against Node's plain write, in
+  the array form (what ``save_snapshot`` writes) and in ConvNetJS's object
+  form. Then ``load_snapshot`` of the array-form file it wrote;
 - ``save_snapshot(model, path)`` (array form, fsync) against Node's write
   with fsync;
 - in the first round only: tracemalloc's peak during a second load, and the
@@ -270,9 +270,12 @@ def compare_snapshot(name: str, rounds: int, in_process: bool = False) -> list[d
 
 
 def run(*, quick: bool = False, rounds: int = common.MIN_ROUNDS, threads: int = 1) -> list[dict]:
-    """Run the comparisons. Quick mode measures one small snapshot in this
-    process (TensorFlow already pinned); the full mode uses a fresh worker
-    process per round, so that peak RSS is per round."""
+    """Run the comparisons.
+
+    The quick mode measures one small snapshot in this process, with
+    TensorFlow already pinned. The full mode starts a fresh worker process
+    per round, so that each round's peak RSS is its own.
+    """
     del threads  # the Python side always runs with one TensorFlow thread
     rounds = max(rounds, common.MIN_ROUNDS)
     results = []

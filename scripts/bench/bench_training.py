@@ -71,39 +71,53 @@ def keras_examples_per_second(layer_defs, trainer, batch_size, steps_per_executi
     return one_round
 
 
-def compare_training(name, net, batch_size, steps_per_execution, *, node_examples, keras_examples, rounds,
-                     target=None, note="", flops=None, ceiling=None, same_padding=True):
+def compare_training(name, net, batch_size, variants, *, node_examples, keras_examples, rounds, target=None,
+                     flops=None, ceiling=None):
+    """Alternate ConvNetJS and each Keras variant in every round; return one comparison per variant.
+
+    ``variants`` lists ``(label suffix, steps_per_execution, same_padding,
+    note)``; the first is the configuration the library recommends, and the
+    target applies to it alone. All variants share the ConvNetJS rounds.
+    """
     layer_defs, trainer = common.network_definition(net)
-    # Whole updates only, so Keras never runs a partial last batch.
-    chunk = batch_size * steps_per_execution
-    keras_examples = max(chunk, keras_examples // chunk * chunk)
-    keras_round = keras_examples_per_second(layer_defs, trainer, batch_size, steps_per_execution,
-                                            keras_examples, same_padding=same_padding)
+    timers = []
+    for _, steps_per_execution, same_padding, _ in variants:
+        # Whole updates only, so Keras never runs a partial last batch.
+        chunk = batch_size * steps_per_execution
+        count = max(chunk, keras_examples // chunk * chunk)
+        timers.append((count, keras_examples_per_second(layer_defs, trainer, batch_size, steps_per_execution,
+                                                        count, same_padding=same_padding)))
     convnetjs = {"wall": [], "cpu": []}
-    python = {"wall": [], "cpu": []}
+    pythons = [{"wall": [], "cpu": []} for _ in variants]
     for _ in range(rounds):
         result = common.node("train", net=net, examples=node_examples, batch_size=batch_size)
         convnetjs["wall"].append(result["examples_per_s"])
         convnetjs["cpu"].append(result["examples"] / result["cpu_s"])
-        wall, cpu = keras_round()
-        python["wall"].append(wall)
-        python["cpu"].append(cpu)
-    extra = {"batch_size": batch_size, "steps_per_execution": steps_per_execution,
-             "keras_examples": keras_examples, "node_examples": node_examples}
-    if flops is not None:
-        extra["flops_per_example"] = flops
-        for clock in ("wall", "cpu"):
-            rate = common.median(python[clock]) * flops / 1e9
-            extra[f"gflops_{clock}"] = rate
-            if ceiling is not None:
-                extra[f"ceiling_fraction_{clock}"] = rate / ceiling[f"python_{clock}"]
-    result = common.comparison(name, "examples/s", convnetjs, python, higher_is_better=True, target=target,
-                               note=note, extra=extra)
-    common.print_result(result)
-    return result
+        for (_, one_round), python in zip(timers, pythons):
+            wall, cpu = one_round()
+            python["wall"].append(wall)
+            python["cpu"].append(cpu)
+
+    results = []
+    for position, ((suffix, steps_per_execution, _, note), (count, _), python) in enumerate(
+            zip(variants, timers, pythons)):
+        extra = {"batch_size": batch_size, "steps_per_execution": steps_per_execution, "keras_examples": count,
+                 "node_examples": node_examples}
+        if flops is not None:
+            extra["flops_per_example"] = flops
+            for clock in ("wall", "cpu"):
+                rate = common.median(python[clock]) * flops / 1e9
+                extra[f"gflops_{clock}"] = rate
+                if ceiling is not None:
+                    extra[f"ceiling_fraction_{clock}"] = rate / ceiling[f"python_{clock}"]
+        result = common.comparison(name + suffix, "examples/s", convnetjs, python, higher_is_better=True,
+                                   target=target if position == 0 else None, note=note, extra=extra)
+        common.print_result(result)
+        results.append(result)
+    return results
 
 
-def conv_kernel_bound(net, batch_size, rounds):
+def conv_kernel_bound(net, batch_size, rounds, suffix):
     """Time the model's Conv2D kernels alone (forward, filter and input gradients) for one batch.
 
     The first layer's input gradient is left out, as in training. The
@@ -144,7 +158,8 @@ def conv_kernel_bound(net, batch_size, rounds):
             output.numpy()
         values["wall"].append(batch_size * repeats / timer.wall)
         values["cpu"].append(batch_size * repeats / timer.cpu)
-    result = common.measurement(f"{net} conv kernels alone, batch {batch_size} (bound)", "examples/s", values,
+    result = common.measurement(f"{net} conv kernels alone, batch {batch_size}, {suffix} (bound)", "examples/s",
+                                values,
                                 note="Conv2D forward + filter and input gradients only")
     common.print_result(result)
     return result
@@ -160,39 +175,33 @@ def run(*, quick: bool = False, rounds: int = common.MIN_ROUNDS, threads: int = 
 
     layer_defs, _ = common.network_definition("cifar10")
     flops = common.conv_net_flops(layer_defs)["training"]
-    ceiling = common.matmul_ceiling(rounds, size=512 if quick else 2048)
+    ceiling = common.matmul_ceiling(rounds, size=512 if quick else 2048, threads=threads)
     common.print_result(ceiling)
     results = [ceiling]
     suffix = f"{threads} thread{'s' if threads > 1 else ''}"
-    results.append(compare_training(
-        f"train CIFAR-10 batch 128, {suffix}", "cifar10", 128, STEPS_PER_EXECUTION[128],
-        node_examples=count(200), keras_examples=count(6144), rounds=rounds, target=180.0, flops=flops,
-        ceiling=ceiling, note=f"steps_per_execution={STEPS_PER_EXECUTION[128]}"))
-    results.append(conv_kernel_bound("cifar10", 128, rounds))
+
+    spe = STEPS_PER_EXECUTION[128]
+    variants = [("", spe, True, f"steps_per_execution={spe}")]
     if not quick:
-        results.append(compare_training(
-            f"train CIFAR-10 batch 128, {suffix}, steps_per_execution=1", "cifar10", 128, 1,
-            node_examples=count(200), keras_examples=count(6144), rounds=rounds, flops=flops, ceiling=ceiling,
-            note="before: one update per call"))
-        results.append(compare_training(
-            f"train CIFAR-10 batch 128, {suffix}, ZeroPadding2D + 'valid'", "cifar10", 128,
-            STEPS_PER_EXECUTION[128], node_examples=count(200), keras_examples=count(6144), rounds=rounds,
-            flops=flops, ceiling=ceiling, same_padding=False,
-            note="before: explicit padding layers where padding='same' is equivalent"))
+        variants += [(", steps_per_execution=1", 1, True, "before: one update per call"),
+                     (", ZeroPadding2D + 'valid'", spe, False,
+                      "before: explicit padding layers where padding='same' is equivalent")]
+    results += compare_training(f"train CIFAR-10 batch 128, {suffix}", "cifar10", 128, variants,
+                                node_examples=count(200), keras_examples=count(6144), rounds=rounds, target=180.0,
+                                flops=flops, ceiling=ceiling)
+    results.append(conv_kernel_bound("cifar10", 128, rounds, suffix))
+
     demos = (("cifar10", 4, 60.0, 200, 4000), ("mnist", 20, 50.0, 600, 16000))
     # The quick mode runs one demo: the code path is the same for both.
     for net, batch_size, target, node_examples, keras_examples in demos[1:] if quick else demos:
         label = "CIFAR-10" if net == "cifar10" else "MNIST"
         spe = STEPS_PER_EXECUTION[batch_size]
-        results.append(compare_training(
-            f"train {label} batch {batch_size} (demo), {suffix}", net, batch_size, spe,
-            node_examples=count(node_examples), keras_examples=count(keras_examples), rounds=rounds,
-            target=target, note=f"adadelta, steps_per_execution={spe}"))
+        variants = [("", spe, True, f"adadelta, steps_per_execution={spe}")]
         if not quick:
-            results.append(compare_training(
-                f"train {label} batch {batch_size} (demo), {suffix}, steps_per_execution=1", net, batch_size,
-                1, node_examples=count(node_examples), keras_examples=count(keras_examples // 4), rounds=rounds,
-                note="before: one update per call"))
+            variants.append((", steps_per_execution=1", 1, True, "before: one update per call"))
+        results += compare_training(f"train {label} batch {batch_size} (demo), {suffix}", net, batch_size,
+                                    variants, node_examples=count(node_examples),
+                                    keras_examples=count(keras_examples), rounds=rounds, target=target)
     return results
 
 

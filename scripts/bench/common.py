@@ -157,8 +157,8 @@ def conv_net_flops(layer_defs: list) -> dict:
     return {"forward": forward, "training": 3 * forward - per_layer[0]}
 
 
-def matmul_ceiling(rounds: int = MIN_ROUNDS, size: int = 2048) -> dict:
-    """Measure float32 matmul GFLOP/s of TensorFlow with its current thread setting."""
+def matmul_ceiling(rounds: int = MIN_ROUNDS, size: int = 2048, threads: int = 1) -> dict:
+    """Measure float32 matmul GFLOP/s of TensorFlow with its current thread setting (``threads``, for the name)."""
     import tensorflow as tf
 
     a = tf.random.normal((size, size))
@@ -175,7 +175,8 @@ def matmul_ceiling(rounds: int = MIN_ROUNDS, size: int = 2048) -> dict:
         flops = 2 * size**3 * repeats
         values["wall"].append(flops / timer.wall / 1e9)
         values["cpu"].append(flops / timer.cpu / 1e9)
-    return measurement("float32 matmul ceiling", "GFLOP/s", values, note=f"{size}x{size} tf.matmul")
+    name = f"float32 matmul ceiling, {threads} thread{'s' if threads > 1 else ''}"
+    return measurement(name, "GFLOP/s", values, note=f"{size}x{size} tf.matmul")
 
 
 def machine() -> dict:

@@ -81,10 +81,16 @@ def _verdict(result) -> str:
     target = result.get("target")
     if target is None:
         return ""
-    if "ratio_wall" in result:
-        wall, cpu = result["ratio_wall"] >= target, result["ratio_cpu"] >= target
-        return "met" if wall and cpu else ("met (CPU time)" if cpu else ("met (wall)" if wall else "not met"))
-    return "met" if result["python_wall"] <= target else "not met"
+    if "ratio_wall" not in result:
+        return "met" if result["python_wall"] <= target else "not met"
+    by_wall, by_cpu = result["ratio_wall"] >= target, result["ratio_cpu"] >= target
+    if by_wall and by_cpu:
+        return "met"
+    if by_cpu:
+        return "met (CPU time)"
+    if by_wall:
+        return "met (wall)"
+    return "not met"
 
 
 def markdown(results: list[dict], info: dict, command: str) -> str:
