@@ -276,10 +276,16 @@ def _load_npz(path: Path, expected, task, num_outputs, crop, dtype):
     return x, y
 
 
-def _load_csv(path: Path, expected, task, num_outputs, crop, dtype):
+def read_csv_rows(path: Path) -> list[tuple[int, list[str]]]:
+    """Return the non-blank rows of a UTF-8 CSV file as ``(line number, cells)``,
+    without a header row (a first row that is not all numbers).
+
+    Raises:
+        DataError: the file is not UTF-8 or has no data rows.
+    """
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = Path(path).read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as error:
         raise DataError(Problem(f"invalid UTF-8 at byte offset {error.start}.", source=source,
                                 hint="Save the CSV with UTF-8 encoding.")) from None
@@ -290,6 +296,12 @@ def _load_csv(path: Path, expected, task, num_outputs, crop, dtype):
         rows = rows[1:]  # a header row
     if not rows:
         raise DataError(Problem("contains no data rows.", source=source))
+    return rows
+
+
+def _load_csv(path: Path, expected, task, num_outputs, crop, dtype):
+    source = str(path)
+    rows = read_csv_rows(path)
 
     width = len(rows[0][1])
     problems = []

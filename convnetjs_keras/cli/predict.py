@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
-import io
 import math
 import os
 import sys
@@ -215,20 +214,18 @@ def _shape_examples(x, input_shape, dtype, source: str):
 def _csv_source(path: Path, input_shape, dtype) -> ArraySource:
     import numpy as np
 
+    from convnetjs_keras.data import read_csv_rows
+
     source = str(path)
     size = math.prod(input_shape)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise DataError(Problem(f"invalid UTF-8 at byte offset {error.start}.", source=source,
-                                hint="Save the CSV with UTF-8 encoding.")) from None
-
-    rows = [(line, row) for line, row in enumerate(csv.reader(io.StringIO(text)), start=1)
-            if any(cell.strip() for cell in row)]
-    if rows and not all(_is_number(cell) for cell in rows[0][1]):
-        rows = rows[1:]  # a header row
-    if not rows:
-        raise DataError(Problem("contains no data rows.", source=source))
+    rows = read_csv_rows(path)
+    lengths = {len(row) for _line, row in rows}
+    if len(lengths) == 1 and size not in lengths:
+        # Every row has the same wrong length: one message, not one per row.
+        found = lengths.pop()
+        hint = "Remove the label columns: predict reads features only." if found > size else None
+        raise DataError(Problem(f"every row has {found} values, expected {size} (the network input "
+                                f"{' x '.join(map(str, input_shape))}).", source=source, hint=hint))
 
     problems = []
     values = np.empty((len(rows), size), dtype=np.float64)
