@@ -11,6 +11,7 @@ Public API::
 from convnetjs_keras.errors import (
     ConvNetJSKerasError,
     DataError,
+    DistributionError,
     KerasModelError,
     LayerDefinitionError,
     NetworkTextError,
@@ -18,6 +19,7 @@ from convnetjs_keras.errors import (
     SnapshotFormatError,
     TrainerOptionError,
     UnsupportedLayerError,
+    UsageError,
 )
 from convnetjs_keras.version import __version__
 
@@ -59,7 +61,7 @@ def __dir__():
 
 
 __all__ = [
-    "ConvNetJSKerasError", "DataError", "KerasModelError", "LayerDefinitionError", "NetworkTextError",
-    "OutputPathError", "SnapshotFormatError", "TrainerOptionError", "UnsupportedLayerError", "__version__",
+    "ConvNetJSKerasError", "DataError", "DistributionError", "KerasModelError", "LayerDefinitionError", "NetworkTextError",
+    "OutputPathError", "SnapshotFormatError", "TrainerOptionError", "UnsupportedLayerError", "UsageError", "__version__",
     *_LAZY,
 ]

@@ -47,7 +47,8 @@ KINDS = ("none", "mirrored", "multi-worker", "data-parallel")
 # The Keras backend each kind runs on; "none" runs on every backend.
 REQUIRED_BACKEND = {"mirrored": "tensorflow", "multi-worker": "tensorflow", "data-parallel": "jax"}
 
-# Job names that MultiWorkerMirroredStrategy accepts in TF_CONFIG's cluster.
+# The TF_CONFIG jobs whose machines MultiWorkerMirroredStrategy trains on. Its
+# other jobs ("evaluator", and "ps" for parameter servers) are rejected here.
 TF_CONFIG_JOBS = ("chief", "worker")
 
 
@@ -162,8 +163,8 @@ def read_tf_config(text: str | None = None) -> dict:
         for job, addresses in cluster.items():
             if job not in TF_CONFIG_JOBS:
                 problem("cluster", f"has job {job!r}, which multi-worker training does not use.",
-                        hint=f"Use only {' and '.join(TF_CONFIG_JOBS)} (parameter servers need "
-                             "ParameterServerStrategy, which this tool does not set up).")
+                        hint=f"Use only {' and '.join(TF_CONFIG_JOBS)}. Parameter servers ('ps') and "
+                             "evaluators need other TensorFlow strategies, which this tool does not set up.")
                 continue
             if not isinstance(addresses, list) or not addresses:
                 problem(f"cluster.{job}", f"is {addresses!r}; expected a non-empty list of 'host:port' strings.")
@@ -175,8 +176,6 @@ def read_tf_config(text: str | None = None) -> dict:
             jobs[job] = addresses
         if "chief" in jobs and len(jobs["chief"]) != 1:
             problem("cluster.chief", f"lists {len(jobs['chief'])} addresses; expected exactly one.")
-        if not jobs and not problems:
-            problem("cluster", "has no 'worker' job.")
 
     task = config.get("task")
     if not isinstance(task, dict):

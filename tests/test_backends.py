@@ -5,9 +5,10 @@ and the error tests of test_distribute.py) once per backend, selected with
 ``KERAS_BACKEND``. They cover conversion against ConvNetJS 0.3.0 in Node for
 every layer type, the custom layers, each loss's value and gradient, each
 trainer method against a NumPy transcription of ConvNetJS's
-``Trainer.train``, a short training run against Node, and export. The last
-test saves a ``.keras`` file under each backend and loads it under the others,
-in subprocesses.
+``Trainer.train``, a short training run against Node, and export. Two tests
+run once, in subprocesses: one saves a ``.keras`` file under each backend and
+loads it under the others, and one runs the CPU dry run of
+``scripts/gpu_check.py`` with TensorFlow made unimportable.
 
 Precision: Keras 3.15 computes float64 models wholly in float64 only on
 TensorFlow. On JAX it computes tanh in float32 (and everything without

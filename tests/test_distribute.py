@@ -5,7 +5,8 @@ own Python processes, because device counts, ``TF_CONFIG`` and the Keras
 backend are fixed when TensorFlow or JAX starts:
 
 - ``mirrored`` on two logical CPUs of one TensorFlow process;
-- ``multi-worker`` with two worker processes on 127.0.0.1;
+- ``multi-worker`` with two worker processes on 127.0.0.1, through the library
+  and through ``convnetjs-keras train``;
 - ``data-parallel`` on two JAX host devices.
 
 Each compares the trained weights with single-device training on the same
@@ -169,7 +170,7 @@ TF_CONFIG_ERRORS = {
                     r"field 'cluster.worker' \[0\]: is '10.0.0.1'; expected 'host:port'"),
     "parameter_server": (json.dumps({"cluster": {"worker": ["h:1"], "ps": ["h:2"]},
                                      "task": {"type": "worker", "index": 0}}),
-                         r"has job 'ps', which multi-worker training does not use.*ParameterServerStrategy"),
+                         r"has job 'ps', which multi-worker training does not use.*Parameter servers"),
     "evaluator_task": (json.dumps({"cluster": TWO_WORKERS, "task": {"type": "evaluator", "index": 0}}),
                        r"field 'task.type': is 'evaluator'; expected 'worker' or 'chief'"),
     "two_chiefs": (json.dumps({"cluster": {"chief": ["a:1", "b:1"], "worker": ["c:1"]},
@@ -300,20 +301,19 @@ def _free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def test_multi_worker_two_processes_agree(tmp_path):
-    x, y = _training_data(tmp_path / "data.npz")
-    script = tmp_path / "train.py"
-    script.write_text(TRAIN_SCRIPT, encoding="utf-8")
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
+def _run_two_workers(tmp_path: Path, command_for_worker) -> None:
+    """Run ``command_for_worker(index)`` for workers 0 and 1 of one cluster on 127.0.0.1.
 
+    Both are killed when they have not finished within SUBPROCESS_TIMEOUT_S,
+    because a worker waiting for a missing peer ignores SIGTERM.
+    """
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
     workers = []
     for index in range(2):
-        request = _request(tmp_path, f"worker{index}",
-                           [{"name": "multi_worker", "kind": "multi-worker", "trainer": SGD_TRAINER}])
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
         log = open(tmp_path / f"worker{index}.log", "w", encoding="utf-8")
-        process = subprocess.Popen([sys.executable, str(script), str(request)], cwd=tmp_path, stdout=log,
-                                   stderr=subprocess.STDOUT, env=_environment("tensorflow", TF_CONFIG=tf_config))
+        process = subprocess.Popen(command_for_worker(index), cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
+                                   env=_environment("tensorflow", TF_CONFIG=tf_config))
         workers.append((process, log))
 
     deadline = time.monotonic() + SUBPROCESS_TIMEOUT_S
@@ -332,11 +332,47 @@ def test_multi_worker_two_processes_agree(tmp_path):
     for index, (process, _) in enumerate(workers):
         log_text = (tmp_path / f"worker{index}.log").read_text(encoding="utf-8")
         assert process.returncode == 0, f"worker {index} failed:\n{log_text[-4000:]}"
+
+
+def test_multi_worker_two_processes_agree(tmp_path):
+    x, y = _training_data(tmp_path / "data.npz")
+    script = tmp_path / "train.py"
+    script.write_text(TRAIN_SCRIPT, encoding="utf-8")
+    requests = [_request(tmp_path, f"worker{index}",
+                         [{"name": "multi_worker", "kind": "multi-worker", "trainer": SGD_TRAINER}])
+                for index in range(2)]
+
+    _run_two_workers(tmp_path, lambda index: [sys.executable, str(script), str(requests[index])])
+
     results = [json.loads((tmp_path / f"worker{index}.json").read_text(encoding="utf-8"))["multi_worker"]
                for index in range(2)]
     assert [result["replicas"] for result in results] == [2, 2]
     assert _largest_relative_difference(results[0]["snapshot"], results[1]["snapshot"]) == 0.0
     _assert_matches_node(results[0]["snapshot"], x, y, SGD_TRAINER)
+
+
+def test_cli_multi_worker_two_processes_agree(tmp_path):
+    """``convnetjs-keras train --distribute multi-worker``, which also shuffles and validates."""
+    _training_data(tmp_path / "data.npz")
+    net = tmp_path / "net.json"
+    net.write_text(json.dumps(_initial_snapshot()), encoding="utf-8")
+    trainer = json.dumps(SGD_TRAINER)
+
+    def command(index):
+        return [sys.executable, "-m", "convnetjs_keras", "train", str(net), "--data", str(tmp_path / "data.npz"),
+                "--epochs", str(EPOCHS), "--trainer", trainer, "--seed", "3", "--validation-split", "0.25",
+                "--steps-per-execution", "2", "--distribute", "multi-worker", "--out", str(tmp_path / f"run{index}")]
+
+    _run_two_workers(tmp_path, command)
+
+    log = (tmp_path / "worker0.log").read_text(encoding="utf-8")
+    assert "multi-worker: 2 replicas" in log
+    assert "--steps-per-execution 2 is ignored: multi-worker training runs one step per execution" in log
+    assert "steps per execution 1" in log
+    snapshots = [json.loads((tmp_path / f"run{index}" / "snapshot.json").read_text(encoding="utf-8"))
+                 for index in range(2)]
+    assert _largest_relative_difference(*snapshots) == 0.0
+    assert _largest_relative_difference(_initial_snapshot(), snapshots[0]) > 1e-3
 
 
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed (pip install jax)")

@@ -1,7 +1,7 @@
 """Profiles behind the targets that docs/benchmarks.md reports as not met.
 
-    python scripts/bench/profile.py training   # CIFAR-10 demo net, batch 128, one thread
-    python scripts/bench/profile.py load       # the 160 MB fc_big snapshot into a Keras model
+    python scripts/bench/profile_targets.py training   # CIFAR-10 demo net, batch 128, one thread
+    python scripts/bench/profile_targets.py load       # the 160 MB fc_big snapshot into a Keras model
 
 ``training`` times each convolution kernel of the CIFAR-10 demo network
 alone (forward, filter gradient, input gradient) at batch 128, the pooling
