@@ -4,10 +4,10 @@
     python scripts/bench/profile_targets.py load       # the 160 MB fc_big snapshot into a Keras model
 
 ``training`` times each convolution kernel of the CIFAR-10 demo network
-alone (forward, filter gradient, input gradient) at batch 128, the pooling
-and ReLU kernels, a hand-written ``tf.function`` training step without
-Keras (same layers, adadelta, l2 decay), and ``model.fit``, all in CPU
-seconds with TensorFlow on one thread. ``load`` splits the CPU time of
+alone at batch 128 (forward, filter gradient, input gradient), and the
+pooling and ReLU kernels. It then times a training step written directly
+with ``tf.function`` (same layers, adadelta, l2 decay, no Keras) and
+``model.fit``. All times are CPU seconds with TensorFlow on one thread. ``load`` splits the CPU time of
 ``load_snapshot`` into its stages. Run ``run_all.py`` once first so that
 the snapshot exists in scripts/bench/.cache/.
 """
@@ -53,7 +53,7 @@ def profile_training() -> None:
     ceiling = 2 * 2048**3 / cpu_seconds(lambda: tf.matmul(matrix, matrix).numpy(), 3) / 1e9
     print(f"float32 matmul ceiling: {ceiling:.0f} GFLOP/s per CPU second")
     print(f"{'kernel':44s} {'ms / batch':>10s} {'GFLOP/s':>8s}")
-    total = 0.0
+    total = forward_total = 0.0
     for position, layer in enumerate(convs):
         x = tf.random.normal((BATCH, *layer.input.shape[1:]))
         dy = tf.random.normal((BATCH, *layer.output.shape[1:]))
@@ -71,11 +71,14 @@ def profile_training() -> None:
         for label, function in kernels.items():
             seconds = cpu_seconds(lambda: function().numpy(), 10)
             total += seconds
+            forward_total += seconds if label == "forward" else 0.0
             print(f"{layer.name + ' ' + label:44s} {seconds * 1e3:10.2f} {flops / seconds / 1e9:8.0f}")
         relu = tf.function(lambda: tf.nn.max_pool2d(tf.nn.relu(dy), 2, 2, "VALID"))
         seconds = cpu_seconds(lambda: relu().numpy(), 10)
         print(f"{layer.name + ' relu + max pool forward':44s} {seconds * 1e3:10.2f}")
     print(f"conv kernels alone: {total * 1e3:.1f} ms per batch = {BATCH / total:.0f} examples/s at most")
+    print(f"forward conv kernels alone (prediction): {forward_total * 1e3:.1f} ms per batch = "
+          f"{BATCH / forward_total:.0f} examples/s at most")
 
     step_seconds = cpu_seconds(_hand_written_step(trainer), 10)
     print(f"hand-written tf.function training step: {step_seconds * 1e3:.1f} ms = {BATCH / step_seconds:.0f} "

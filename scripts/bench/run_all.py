@@ -1,8 +1,8 @@
 """Run every benchmark against ConvNetJS and print (or record) the results.
 
 Usage:
-    python scripts/bench/run_all.py            # full run, about 10 minutes on 2 cores
-    python scripts/bench/run_all.py --quick    # about a minute, only checks the scripts work
+    python scripts/bench/run_all.py            # full run, 6 to 10 minutes on 2 cores
+    python scripts/bench/run_all.py --quick    # under a minute, only checks the scripts work
     python scripts/bench/run_all.py --write-docs   # also update docs/benchmarks.md
 
 Needs Node.js and ``npm ci`` (the npm package convnetjs 0.3.0). Snapshots are
