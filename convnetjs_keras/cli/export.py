@@ -124,14 +124,14 @@ def run(args) -> int:
     from convnetjs_keras.snapshot import dumps_snapshot
 
     out = Path(args.out)
-    if out.suffix.lower() in (".keras", ".h5"):
-        raise UsageError(Problem(f"{out.name!r} names a Keras file, but export writes a ConvNetJS snapshot (JSON).",
-                                 hint="Use a .json output path."))
     if args.digits is not None and not 1 <= args.digits <= 17:
         raise UsageError(Problem(f"--digits must be between 1 and 17, found {args.digits}."))
     if args.sample is not None and args.digits is None:
         raise UsageError(Problem("--sample goes with --digits: it sets the inputs of the --digits report."))
     check_output_path(out, inputs=[args.model, args.weights, args.sample], overwrite=args.force)
+    if out.suffix.lower() in (".keras", ".h5"):
+        raise UsageError(Problem(f"{out.name!r} names a Keras file, but export writes a ConvNetJS snapshot (JSON).",
+                                 hint="Use a .json output path."))
     model = load_keras_model(args.model, args.weights)
 
     # Every check happens here, before anything is written.
