@@ -2,12 +2,35 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 from pathlib import Path
 
 from convnetjs_keras.errors import KerasModelError, Problem
 
 logger = logging.getLogger("convnetjs_keras.cli")
+
+
+def positive_int(text: str) -> int:
+    """Parse an argparse value that must be an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}; expected a positive integer")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """Parse an argparse value that must be an integer of at least 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}; expected an integer >= 0")
+    return value
 
 
 def model_kind(path) -> str:

@@ -7,7 +7,6 @@ most two batches of images are in memory, however large the folder.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import math
@@ -17,7 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from convnetjs_keras.cli.common import add_model_arguments, logger
+from convnetjs_keras.cli.common import add_model_arguments, logger, positive_int
 from convnetjs_keras.errors import DataError, Problem, UsageError
 
 DEFAULT_TOP = 3  # the ConvNetJS demos list the top 3 classes
@@ -26,16 +25,6 @@ DECODE_THREADS = 4
 ARRAY_SUFFIXES = (".npz", ".npy")
 MAX_LISTED_CSV_PROBLEMS = 20
 PROGRESS_INTERVAL_S = 0.2
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}; expected a positive integer")
-    return value
 
 
 def add_parser(subparsers):
@@ -52,7 +41,7 @@ def add_parser(subparsers):
                         help="image file, folder of images, .npz (array x, or its only array) or .npy of "
                              "examples, or .csv with one example per row (features in ConvNetJS's Vol order, "
                              "an optional header row)")
-    parser.add_argument("--top", type=_positive_int, metavar="K",
+    parser.add_argument("--top", type=positive_int, metavar="K",
                         help=f"number of classes per input, best first (default: {DEFAULT_TOP}; classification "
                              "networks only)")
     parser.add_argument("--labels", metavar="FILE",
@@ -60,7 +49,7 @@ def add_parser(subparsers):
     parser.add_argument("--out", metavar="FILE.csv",
                         help="write a CSV file instead of printing: input, then class, label (with --labels) "
                              "and probability for each of the top K, or output_0, output_1, ... for regression")
-    parser.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE, metavar="N",
+    parser.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, metavar="N",
                         help=f"inputs decoded and predicted together (default: {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--skip-bad", action="store_true",
                         help="skip images that cannot be read and list them at the end (default: stop at the "

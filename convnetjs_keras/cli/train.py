@@ -19,7 +19,13 @@ import time
 import warnings
 from pathlib import Path
 
-from convnetjs_keras.cli.common import add_model_arguments, logger, model_kind
+from convnetjs_keras.cli.common import (
+    add_model_arguments,
+    logger,
+    model_kind,
+    non_negative_int,
+    positive_int,
+)
 from convnetjs_keras.errors import (
     ConvNetJSKerasError,
     KerasModelError,
@@ -49,26 +55,6 @@ VALIDATION_BATCH_SIZE = 256
 _TRAINER_PREFIX = "new convnetjs.Trainer(net, "
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}; expected a positive integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}; expected a positive integer")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}; expected an integer >= 0")
-    return value
-
-
 def _fraction(text: str) -> float:
     try:
         value = float(text)
@@ -92,7 +78,7 @@ def add_parser(subparsers):
     parser.add_argument("--data", required=True, metavar="DATA",
                         help=".npz with arrays x and y, .csv (features, then the class index or the regression "
                              "targets) or a folder with one subfolder of images per class")
-    parser.add_argument("--epochs", required=True, type=_positive_int, metavar="N", help="passes over the data")
+    parser.add_argument("--epochs", required=True, type=positive_int, metavar="N", help="passes over the data")
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="output folder, created if missing; existing outputs are kept unless --force")
 
@@ -104,7 +90,7 @@ def add_parser(subparsers):
     trainer.add_argument("--trainer-from", metavar="FILE",
                          help="read trainer options from FILE: JSON, a JavaScript object, or network text with "
                               "a trainer line")
-    parser.add_argument("--batch-size", type=_positive_int, metavar="N",
+    parser.add_argument("--batch-size", type=positive_int, metavar="N",
                         help="examples per weight update; replaces the trainer's batch_size (default: the "
                              "trainer's batch_size, 1 when no trainer options are given, as in ConvNetJS)")
 
@@ -128,11 +114,11 @@ def add_parser(subparsers):
                              "reject it)")
     parser.add_argument("--distribute", choices=DISTRIBUTE_KINDS, default="none",
                         help="TensorFlow distribution strategy to build and train the model under (default: none)")
-    parser.add_argument("--steps-per-execution", type=_positive_int, metavar="N",
+    parser.add_argument("--steps-per-execution", type=positive_int, metavar="N",
                         help="training steps per call into the compiled training loop (default: about "
                              f"{EXAMPLES_PER_EXECUTION} examples per call, at most {MAX_STEPS_PER_EXECUTION} "
                              "steps)")
-    parser.add_argument("--report-every", type=_non_negative_int, metavar="EXAMPLES",
+    parser.add_argument("--report-every", type=non_negative_int, metavar="EXAMPLES",
                         help="also log a panel line every EXAMPLES examples within an epoch; 0 only at epoch "
                              f"ends (default: every {REPORT_EVERY_EXAMPLES:,} when an epoch has more than "
                              f"{REPORT_EPOCH_EXAMPLES:,} examples)")

@@ -2,36 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from convnetjs_keras.cli.common import add_model_arguments, logger
+from convnetjs_keras.cli.common import add_model_arguments, logger, non_negative_int, positive_int
 from convnetjs_keras.errors import DataError, OutputPathError, Problem, UsageError
 
 # The defaults of convnetjs_keras.visualize, repeated here because importing
 # that module imports Keras, which `convnetjs-keras --help` must not wait for.
 DEFAULT_TOP = 5
 DEFAULT_MAX_CHANNELS = 256
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}; expected a positive integer")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}; expected an integer >= 0")
-    return value
 
 
 def add_parser(subparsers):
@@ -47,14 +26,14 @@ def add_parser(subparsers):
                         help="an image file (converted as the ConvNetJS demos do: scaled to cover the input, "
                              "centre-cropped, pixel / 255 - 0.5), or an .npz, .npy or .csv file of examples, of "
                              "which --index picks one")
-    parser.add_argument("--index", type=_non_negative_int, default=0, metavar="N",
+    parser.add_argument("--index", type=non_negative_int, default=0, metavar="N",
                         help="example of an .npz, .npy or .csv INPUT to draw, counted from 0 (default: 0)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder, created if missing")
     parser.add_argument("--labels", metavar="FILE",
                         help="class names, one per line in class index order (default: class indices)")
-    parser.add_argument("--top", type=_positive_int, default=DEFAULT_TOP, metavar="K",
+    parser.add_argument("--top", type=positive_int, default=DEFAULT_TOP, metavar="K",
                         help=f"classes shown in the prediction panel (default: {DEFAULT_TOP})")
-    parser.add_argument("--max-channels", type=_positive_int, default=DEFAULT_MAX_CHANNELS, metavar="N",
+    parser.add_argument("--max-channels", type=positive_int, default=DEFAULT_MAX_CHANNELS, metavar="N",
                         help=f"feature maps and filters drawn per layer; the image title states when a layer has more "
                              f"(default: {DEFAULT_MAX_CHANNELS})")
     add_model_arguments(parser)
