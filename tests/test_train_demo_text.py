@@ -6,8 +6,10 @@ import numpy as np
 
 import convnetjs_keras as ck
 from convnetjs_keras.cli import main
+
 # The CIFAR-10 demo page's network and trainer lines, and the layer_defs they define.
 from test_network_text import CIFAR10_LAYERS, CIFAR10_TEXT
+
 
 def _without_weights(snapshot):
     layers = []
