@@ -42,20 +42,13 @@ from pathlib import Path
 import _common
 import numpy as np
 
+from convnetjs_keras import demo_networks
+
 NAME = "cifar10"
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
-LAYER_DEFS = [
-    {"type": "input", "out_sx": 32, "out_sy": 32, "out_depth": 3},
-    {"type": "conv", "sx": 5, "filters": 16, "stride": 1, "pad": 2, "activation": "relu"},
-    {"type": "pool", "sx": 2, "stride": 2},
-    {"type": "conv", "sx": 5, "filters": 20, "stride": 1, "pad": 2, "activation": "relu"},
-    {"type": "pool", "sx": 2, "stride": 2},
-    {"type": "conv", "sx": 5, "filters": 20, "stride": 1, "pad": 2, "activation": "relu"},
-    {"type": "pool", "sx": 2, "stride": 2},
-    {"type": "softmax", "num_classes": 10},
-]
-TRAINER = {"method": "adadelta", "batch_size": 4, "l2_decay": 0.0001}
+LAYER_DEFS = demo_networks.CIFAR10_LAYER_DEFS
+TRAINER = demo_networks.CIFAR10_TRAINER
 SHIFT = 2
 
 NO_DATA_MESSAGE = """\

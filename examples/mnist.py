@@ -26,19 +26,14 @@ import logging
 import _common
 import numpy as np
 
+from convnetjs_keras import demo_networks
+
 NAME = "mnist"
 CROP = 24
 TEST_CROPS = 4  # random crops averaged at test time in the ConvNetJS demo
 
-LAYER_DEFS = [
-    {"type": "input", "out_sx": 24, "out_sy": 24, "out_depth": 1},
-    {"type": "conv", "sx": 5, "filters": 8, "stride": 1, "pad": 2, "activation": "relu"},
-    {"type": "pool", "sx": 2, "stride": 2},
-    {"type": "conv", "sx": 5, "filters": 16, "stride": 1, "pad": 2, "activation": "relu"},
-    {"type": "pool", "sx": 3, "stride": 3},
-    {"type": "softmax", "num_classes": 10},
-]
-TRAINER = {"method": "adadelta", "batch_size": 20, "l2_decay": 0.001}
+LAYER_DEFS = demo_networks.MNIST_LAYER_DEFS
+TRAINER = demo_networks.MNIST_TRAINER
 
 logger = logging.getLogger("examples")
 

@@ -36,21 +36,14 @@ from pathlib import Path
 
 import numpy as np
 
+from convnetjs_keras import demo_networks
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CORPUS_SNAPSHOT = REPO_ROOT.parent / "shared" / "corpus" / "karpathy_cifar10_conv.json"
 
-# The network and trainer of ConvNetJS's CIFAR-10 demo page (demo/cifar10.html).
-CIFAR10_LAYER_DEFS = [
-    {"type": "input", "out_sx": 32, "out_sy": 32, "out_depth": 3},
-    {"type": "conv", "sx": 5, "filters": 16, "stride": 1, "pad": 2, "activation": "relu"},
-    {"type": "pool", "sx": 2, "stride": 2},
-    {"type": "conv", "sx": 5, "filters": 20, "stride": 1, "pad": 2, "activation": "relu"},
-    {"type": "pool", "sx": 2, "stride": 2},
-    {"type": "conv", "sx": 5, "filters": 20, "stride": 1, "pad": 2, "activation": "relu"},
-    {"type": "pool", "sx": 2, "stride": 2},
-    {"type": "softmax", "num_classes": 10},
-]
-CIFAR10_TRAINER = {"method": "adadelta", "l2_decay": 0.0001}
+# The network and trainer of ConvNetJS's CIFAR-10 demo page; the batch size is set per run.
+CIFAR10_LAYER_DEFS = demo_networks.CIFAR10_LAYER_DEFS
+CIFAR10_TRAINER = {key: value for key, value in demo_networks.CIFAR10_TRAINER.items() if key != "batch_size"}
 
 # Largest |GPU - CPU| and |Keras - ConvNetJS| allowed on the softmax outputs,
 # whose values lie in [0, 1]. Both sides compute in float32 (ConvNetJS in

@@ -22,7 +22,6 @@ Usage: python scripts/bench/bench_training.py --threads 1 [--quick] [--json OUT]
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -206,17 +205,7 @@ def run(*, quick: bool = False, rounds: int = common.MIN_ROUNDS, threads: int = 
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=1, help="TensorFlow threads (default 1)")
-    parser.add_argument("--quick", action="store_true", help="tiny runs that only check the script works")
-    parser.add_argument("--rounds", type=int, default=common.MIN_ROUNDS, help="rounds per comparison (min 3)")
-    parser.add_argument("--json", help="write the results to this JSON file")
-    args = parser.parse_args(argv)
-    common.pin_threads(args.threads)
-    results = run(quick=args.quick, rounds=args.rounds, threads=args.threads)
-    if args.json:
-        common.write_results(args.json, results, threads=args.threads, quick=args.quick)
-    return 0
+    return common.threaded_benchmark_main(__doc__.splitlines()[0], run, argv)
 
 
 if __name__ == "__main__":

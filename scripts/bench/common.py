@@ -222,3 +222,21 @@ def print_result(result: dict) -> None:
     else:
         print(f"{result['name']}: {result['python_wall']:.4g} {result['unit']} wall, "
               f"{result['python_cpu']:.4g} CPU", flush=True)
+
+
+def threaded_benchmark_main(description: str, run, argv=None) -> int:
+    """Parse the options shared by the threaded benchmarks, pin TensorFlow's
+    threads, call ``run(quick=, rounds=, threads=)`` and write its results."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--threads", type=int, default=1, help="TensorFlow threads (default 1)")
+    parser.add_argument("--quick", action="store_true", help="tiny runs that only check the script works")
+    parser.add_argument("--rounds", type=int, default=MIN_ROUNDS, help="rounds per comparison (min 3)")
+    parser.add_argument("--json", help="write the results to this JSON file")
+    args = parser.parse_args(argv)
+    pin_threads(args.threads)
+    results = run(quick=args.quick, rounds=args.rounds, threads=args.threads)
+    if args.json:
+        write_results(args.json, results, threads=args.threads, quick=args.quick)
+    return 0
