@@ -228,7 +228,7 @@ def load_keras_model(path, weights=None, *, compile: bool = False):
             # `convert --json model.json` writes model.weights.h5 beside it.
             beside = path.with_name(path.stem + ".weights.h5")
             if not beside.is_file():
-                raise KerasModelError(Problem(f"a model.json holds no weights, and {beside.name} is not beside it.",
+                raise KerasModelError(Problem(f"a model.json contains no weights, and {beside.name} is not beside it.",
                                               source=label,
                                               hint="Give the weights file with --weights model.weights.h5."))
             logger.info("%s: using the weights in %s", label, beside)

@@ -402,7 +402,7 @@ def make_loss(model):
     ``ConvNetJSRegressionLoss``.
 
     Raises:
-        KerasModelError: the last layer is none of these.
+        KerasModelError: the last layer is not one of these.
     """
     from convnetjs_keras.losses import ConvNetJSHingeLoss, ConvNetJSRegressionLoss, ConvNetJSSoftmaxLoss
 

@@ -5,7 +5,7 @@ SGD trainer once per setting of a small grid. Then it writes a table of the
 final training and validation accuracy of each setting, with the gap between
 them, and a plot. Without CIFAR-10 data (no --data, and keras.datasets
 cannot download it or --offline is given) the study uses the ConvNetJS MNIST
-demo network on the MNIST digits found on this machine instead, and says so.
+demo network on the MNIST digits found on this machine instead, and prints a note that it did.
 
 The default grid changes one hyperparameter at a time from a base setting
 (learning rate 0.01, momentum 0.9, batch size 16, L2 decay 0.001); --grid

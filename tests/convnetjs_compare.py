@@ -46,7 +46,7 @@ def keras_predict(model, x: np.ndarray) -> np.ndarray:
 
     Uses ``predict_on_batch`` because ``model.predict`` on a NumPy array casts
     every float input to ``keras.config.floatx()`` (float32 by default) before
-    the model sees it (keras/src/trainers/data_adapters/array_slicing.py,
+    the model is called (keras/src/trainers/data_adapters/array_slicing.py,
     Keras 3.15). A float64 model would then compute from float32 inputs.
     """
     dtype = model.inputs[0].dtype

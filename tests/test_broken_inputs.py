@@ -282,7 +282,7 @@ CASES = [
          ["export", "model.json", "out.json", "--weights", "model.weights.h5"], KerasModelError,
          ("model.weights.h5: cannot be loaded into the model of model.json",)),
     Case("model.json without weights", {"model.json": KerasFile("model.json")},
-         ["export", "model.json", "out.json"], KerasModelError, ("model.json: a model.json holds no weights",
+         ["export", "model.json", "out.json"], KerasModelError, ("model.json: a model.json contains no weights",
                                                                  "--weights")),
     Case("keras model wrong suffix", {"model.h5": KerasFile("ok.keras")}, ["export", "model.h5", "out.json"],
          KerasModelError, ("model.h5: has suffix '.h5'",)),
